@@ -1,0 +1,34 @@
+"""crossbar_jax: batch Monte Carlo of in-situ Manhattan-rule training of memristor crossbars."""
+
+from crossbar_jax.curve import CurveError, load_curve, validate_curve
+from crossbar_jax.datasets import FOUR_BIT, Dataset, make_dataset
+from crossbar_jax.device import apply_pulses, curve_offsets, lookup_conductance
+from crossbar_jax.engine import CrossbarState, TrainParams, TrainResult, train
+from crossbar_jax.forward import forward
+from crossbar_jax.manhattan import epoch_error, manhattan_direction, pattern_success
+from crossbar_jax.variation import crossbar_keys, lognormal_minmax, sample_shifts
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CrossbarState",
+    "CurveError",
+    "Dataset",
+    "FOUR_BIT",
+    "TrainParams",
+    "TrainResult",
+    "apply_pulses",
+    "crossbar_keys",
+    "curve_offsets",
+    "epoch_error",
+    "forward",
+    "load_curve",
+    "lognormal_minmax",
+    "lookup_conductance",
+    "make_dataset",
+    "manhattan_direction",
+    "pattern_success",
+    "sample_shifts",
+    "train",
+    "validate_curve",
+]

@@ -1,0 +1,107 @@
+"""Pattern-classification tasks: binary input patterns and the label of each neuron.
+
+The default is the 4-bit task of Prezioso et al. (Nature 2015) as simulated for a 4x4 crossbar:
+six training patterns, two neurons, and the other ten 4-bit patterns held out for testing.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+__all__ = ["Dataset", "FOUR_BIT", "make_dataset", "validate_dataset"]
+
+
+class Dataset(NamedTuple):
+    """A binary classification task for a crossbar perceptron.
+
+    Rows of the crossbar = inputs per pattern; neurons = label columns (two crossbar columns each).
+    """
+
+    train_patterns: np.ndarray  # (P, rows) int8 in {0, 1}: input bits -> voltages v1/v0
+    train_labels: np.ndarray  # (P, neurons) int8 in {0, 1}: wanted output of each neuron
+    test_patterns: np.ndarray  # (Q, rows) int8 in {0, 1}
+    test_labels: np.ndarray  # (Q, neurons) int8 in {0, 1}
+    name: str = "dataset"
+
+    @property
+    def rows(self) -> int:
+        return int(self.train_patterns.shape[1])
+
+    @property
+    def neurons(self) -> int:
+        return int(self.train_labels.shape[1])
+
+    @property
+    def cols(self) -> int:
+        return 2 * self.neurons
+
+
+def _bits(s: str) -> list[int]:
+    return [int(ch) for ch in s]
+
+
+def validate_dataset(patterns, labels, *, key: str = "dataset") -> tuple[np.ndarray, np.ndarray]:
+    """Check one (patterns, labels) pair and return them as int8 arrays.
+
+    Raises:
+        ValueError: naming `key`, when patterns are not a 2-D binary array, labels are not a
+            2-D binary array, or the numbers of patterns differ.
+    """
+    try:
+        x = np.asarray(patterns, dtype=np.float64)
+        y = np.asarray(labels, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{key}: patterns and labels must be arrays of 0/1 ({exc})") from None
+    if x.ndim != 2 or x.shape[0] < 1 or x.shape[1] < 1:
+        raise ValueError(
+            f"{key}.patterns: expected a 2-D array (patterns, rows) of 0/1, got shape {x.shape}"
+        )
+    if y.ndim != 2 or y.shape[1] < 1:
+        raise ValueError(
+            f"{key}.labels: expected a 2-D array (patterns, neurons) of 0/1, got shape {y.shape}"
+        )
+    if y.shape[0] != x.shape[0]:
+        raise ValueError(
+            f"{key}.labels: {y.shape[0]} label rows for {x.shape[0]} patterns; "
+            "each pattern needs one label per neuron"
+        )
+    for what, arr in (("patterns", x), ("labels", y)):
+        bad = ~np.isin(arr, (0.0, 1.0))
+        if bad.any():
+            idx = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise ValueError(
+                f"{key}.{what}: must be binary (0 or 1), got {arr[idx]!r} at index {idx}"
+            )
+    return x.astype(np.int8), y.astype(np.int8)
+
+
+def make_dataset(train_patterns, train_labels, test_patterns=None, test_labels=None,
+                 name: str = "dataset") -> Dataset:
+    """Build a checked `Dataset`; patterns may be given as bit strings like ``"0110"``."""
+
+    def as_rows(p):
+        return [_bits(r) if isinstance(r, str) else r for r in p]
+
+    xp, yp = validate_dataset(as_rows(train_patterns), train_labels, key="dataset.train")
+    if test_patterns is None or len(test_patterns) == 0:
+        xq = np.zeros((0, xp.shape[1]), np.int8)
+        yq = np.zeros((0, yp.shape[1]), np.int8)
+    else:
+        xq, yq = validate_dataset(as_rows(test_patterns), test_labels, key="dataset.test")
+        if xq.shape[1] != xp.shape[1] or yq.shape[1] != yp.shape[1]:
+            raise ValueError(
+                f"dataset.test: patterns/labels of shape {xq.shape}/{yq.shape} do not match the "
+                f"training set's {xp.shape[1]} rows and {yp.shape[1]} neurons"
+            )
+    return Dataset(xp, yp, xq, yq, name)
+
+
+FOUR_BIT = make_dataset(
+    ["0001", "0010", "0110", "1001", "1101", "1110"],
+    [[0, 1], [1, 0], [1, 0], [0, 1], [0, 1], [1, 0]],
+    ["0000", "0011", "0100", "0101", "0111", "1000", "1010", "1011", "1100", "1111"],
+    [[0, 0], [0, 0], [1, 0], [0, 0], [1, 0], [0, 1], [0, 0], [0, 1], [0, 0], [0, 0]],
+    name="four_bit",
+)
