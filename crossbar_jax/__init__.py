@@ -4,8 +4,10 @@ from crossbar_jax.curve import CurveError, load_curve, validate_curve
 from crossbar_jax.datasets import FOUR_BIT, Dataset, make_dataset
 from crossbar_jax.device import apply_pulses, curve_offsets, lookup_conductance
 from crossbar_jax.engine import CrossbarState, TrainParams, TrainResult, train
+from crossbar_jax.evaluate import UNDECIDED, Evaluation, evaluate, predict
 from crossbar_jax.forward import forward
 from crossbar_jax.manhattan import epoch_error, manhattan_direction, pattern_success
+from crossbar_jax.montecarlo import MonteCarloResult, run_monte_carlo
 from crossbar_jax.variation import crossbar_keys, lognormal_minmax, sample_shifts
 
 __version__ = "0.1.0"
@@ -13,6 +15,9 @@ __version__ = "0.1.0"
 __all__ = [
     "CrossbarState",
     "CurveError",
+    "Evaluation",
+    "MonteCarloResult",
+    "UNDECIDED",
     "Dataset",
     "FOUR_BIT",
     "TrainParams",
@@ -21,6 +26,9 @@ __all__ = [
     "crossbar_keys",
     "curve_offsets",
     "epoch_error",
+    "evaluate",
+    "predict",
+    "run_monte_carlo",
     "forward",
     "load_curve",
     "lognormal_minmax",

@@ -9,7 +9,21 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-__all__ = ["pattern_voltages", "column_currents", "logic_currents", "activations", "forward"]
+__all__ = ["ordered_sum", "pattern_voltages", "column_currents", "logic_currents", "activations", "forward"]
+
+
+def ordered_sum(x, axis: int):
+    """Sum along `axis` as a fixed left-to-right chain of additions.
+
+    A reduction or a tiny matrix product may be regrouped by the compiler differently for
+    different batch sizes; a written-out chain is not, so a crossbar's floats do not depend on
+    the batch or chunk it runs in. The axes summed here have a handful of elements.
+    """
+    x = jnp.moveaxis(x, axis, 0)
+    total = x[0]
+    for i in range(1, x.shape[0]):
+        total = total + x[i]
+    return total
 
 
 def pattern_voltages(patterns, v0, v1):
@@ -19,7 +33,7 @@ def pattern_voltages(patterns, v0, v1):
 
 def column_currents(voltages, conductances):
     """Column currents ``i_c = sum_r v_r G[r, c]`` in amperes: (P, rows) x (rows, cols) -> (P, cols)."""
-    return voltages @ conductances
+    return ordered_sum(voltages[:, :, None] * conductances[None, :, :], axis=1)
 
 
 def logic_currents(currents):

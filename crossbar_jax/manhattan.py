@@ -10,6 +10,8 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
+from crossbar_jax.forward import ordered_sum
+
 __all__ = [
     "SECH2_ZERO_ABOVE",
     "pattern_success",
@@ -46,7 +48,8 @@ def pattern_success(f, labels, positive_target, negative_target):
 def epoch_error(f, labels, success, positive_target, negative_target):
     """Total error of an epoch: (t+ - f) over failed 1-labels plus (f - t-) over failed 0-labels."""
     miss = jnp.where(labels == 1, positive_target - f, f - negative_target)
-    return jnp.sum(jnp.where(success, jnp.zeros_like(f), miss))
+    miss = jnp.where(success, jnp.zeros_like(f), miss)
+    return ordered_sum(miss.reshape(-1), axis=0)
 
 
 def relative_sech2(x):
@@ -81,4 +84,4 @@ def manhattan_direction(f, x, labels, voltages, positive_target, negative_target
     """
     target = jnp.where(labels == 1, positive_target, negative_target)
     delta = (target - f) * relative_sech2(x)
-    return jnp.sign(voltages.T @ delta)
+    return jnp.sign(ordered_sum(voltages[:, :, None] * delta[:, None, :], axis=0))

@@ -16,7 +16,7 @@ DISTRIBUTIONS = ("lognormal_minmax",)
 
 def crossbar_keys(seed: int, indices):
     """Per-crossbar keys from (seed, crossbar index): (n,) typed PRNG keys."""
-    base = jax.random.key(seed)
+    base = jax.random.key(jnp.asarray(seed, jnp.uint32))
     return jax.vmap(lambda i: jax.random.fold_in(base, i))(jnp.asarray(indices, jnp.uint32))
 
 

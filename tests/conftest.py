@@ -1,0 +1,34 @@
+"""Shared fixtures. Reference data is read from ../shared/reference beside the repository."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+REFERENCE = Path(os.environ.get("CROSSBAR_JAX_REFERENCE", REPO.parent / "shared" / "reference"))
+
+
+@pytest.fixture(scope="session")
+def reference_dir() -> Path:
+    if not (REFERENCE / "parity_cases.json").exists():
+        pytest.skip(
+            f"reference data not found at {REFERENCE} (set CROSSBAR_JAX_REFERENCE to the folder "
+            "holding parity_cases.json and lsmo_gaq3_potentiation.csv)"
+        )
+    return REFERENCE
+
+
+@pytest.fixture(scope="session")
+def measured_curve(reference_dir):
+    import crossbar_jax as cj
+
+    return cj.load_curve(reference_dir / "lsmo_gaq3_potentiation.csv")
+
+
+@pytest.fixture(scope="session")
+def parity(reference_dir) -> dict:
+    return json.loads((reference_dir / "parity_cases.json").read_text())
