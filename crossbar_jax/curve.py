@@ -31,12 +31,19 @@ def validate_curve(values, *, source: str = "curve") -> np.ndarray:
         CurveError: the curve is not 1-D, has fewer than 2 points, holds NaN or infinite
             values, or a conductance that is not positive.
     """
+    return _validate(values, source, lambda i: f"point {i} (counting from 0)")
+
+
+def _validate(values, source: str, where) -> np.ndarray:
+    """validate_curve, with ``where(i)`` describing point ``i`` in messages."""
     try:
         g = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError) as exc:
         raise CurveError(f"{source}: conductances must be numbers ({exc})") from None
     if g.ndim != 1:
-        raise CurveError(f"{source}: a curve must be one column of conductances, got shape {g.shape}")
+        raise CurveError(
+            f"{source}: a curve must be one column of conductances, got shape {g.shape}"
+        )
     if g.size < 2:
         raise CurveError(
             f"{source}: a curve needs at least 2 points (before and after one pulse), got {g.size}"
@@ -45,14 +52,15 @@ def validate_curve(values, *, source: str = "curve") -> np.ndarray:
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise CurveError(
-            f"{source}: {int(bad.sum())} NaN or infinite value(s), first at point {i} ({g[i]!r})"
+            f"{source}: {int(bad.sum())} NaN or infinite value(s), "
+            f"first at {where(i)}: {float(g[i])!r}"
         )
     nonpos = g <= 0
     if nonpos.any():
         i = int(np.flatnonzero(nonpos)[0])
         raise CurveError(
             f"{source}: conductances must be positive (siemens); {int(nonpos.sum())} value(s) "
-            f"<= 0, first at point {i} ({g[i]!r})"
+            f"<= 0, first at {where(i)}: {float(g[i])!r}"
         )
     return g
 
@@ -93,23 +101,33 @@ def load_curve(
     if p.is_dir():
         raise CurveError(f"{name}: is a directory, expected a curve file")
     text = p.read_text(encoding="utf-8-sig")
-    lines = text.splitlines()[skiprows or 0 :]
-    lines = [ln for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
+    skip = skiprows or 0
+    # (1-based line number in the file, text), so that messages point at the right line
+    lines = [
+        (i, ln)
+        for i, ln in enumerate(text.splitlines()[skip:], start=1 + skip)
+        if ln.strip() and not ln.lstrip().startswith("#")
+    ]
     if not lines:
-        raise CurveError(f"{name}: the file is empty (no data lines)")
+        raise CurveError(
+            f"{name}: the file is empty (no data lines"
+            + (f" after skipping {skip} line(s))" if skip else ")")
+        )
     if sep is None:
         sep = "," if p.suffix.lower() == ".csv" else None
 
     def split(line: str) -> list[str]:
         return [c.strip() for c in (line.split(sep) if sep is not None else line.split())]
 
-    first = split(lines[0])
+    first = split(lines[0][1])
     if header is None:
         header = not all(_is_number(c) for c in first if c)
     names = first if header else None
     rows = lines[1:] if header else lines
     if not rows:
-        raise CurveError(f"{name}: the file has a header but no data lines")
+        raise CurveError(
+            f"{name}: the file has a header line ({lines[0][1].strip()!r}) but no data lines"
+        )
 
     if isinstance(column, str):
         if names is None or column not in names:
@@ -120,8 +138,8 @@ def load_curve(
     else:
         col = int(column)
 
-    values = []
-    for lineno, line in enumerate(rows, start=1 + (skiprows or 0) + (1 if header else 0)):
+    values, linenos = [], []
+    for lineno, line in rows:
         cells = split(line)
         if col >= len(cells) or col < -len(cells):
             raise CurveError(
@@ -130,11 +148,14 @@ def load_curve(
         cell = cells[col]
         try:
             values.append(float(cell))
+            linenos.append(lineno)
         except ValueError:
             raise CurveError(
                 f"{name}: line {lineno}: non-numeric cell {cell!r} in column {column!r}"
             ) from None
-    return validate_curve(np.array(values, dtype=np.float64), source=name)
+    return _validate(
+        np.array(values, dtype=np.float64), name, lambda i: f"point {i} (line {linenos[i]})"
+    )
 
 
 def _is_number(cell: str) -> bool:

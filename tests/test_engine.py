@@ -11,8 +11,8 @@ import crossbar_jax as cj
 D = cj.FOUR_BIT
 
 
-def _train(shifts, curve, **kw):
-    args = dict(curve=kw.pop("curve", curve), patterns=D.train_patterns, labels=D.train_labels, beta=1e7,
+def _train(shifts, measured, **kw):
+    args = dict(curve=measured, patterns=D.train_patterns, labels=D.train_labels, beta=1e7,
                 positive_target=0.5, negative_target=-0.5, k=10.0)
     args.update(kw)
     return cj.train(shifts, **args)
