@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["Dataset", "FOUR_BIT", "make_dataset", "validate_dataset"]
+__all__ = ["Dataset", "FOUR_BIT", "LETTERS", "letters_dataset", "make_dataset", "validate_dataset"]
 
 
 class Dataset(NamedTuple):
@@ -77,8 +77,9 @@ def validate_dataset(patterns, labels, *, key: str = "dataset") -> tuple[np.ndar
     return x.astype(np.int8), y.astype(np.int8)
 
 
-def make_dataset(train_patterns, train_labels, test_patterns=None, test_labels=None,
-                 name: str = "dataset") -> Dataset:
+def make_dataset(
+    train_patterns, train_labels, test_patterns=None, test_labels=None, name: str = "dataset"
+) -> Dataset:
     """Build a checked `Dataset`; patterns may be given as bit strings like ``"0110"``."""
 
     def as_rows(p):
@@ -105,3 +106,61 @@ FOUR_BIT = make_dataset(
     [[0, 0], [0, 0], [1, 0], [0, 0], [1, 0], [0, 1], [0, 0], [0, 1], [0, 0], [0, 0]],
     name="four_bit",
 )
+
+
+# Stylised 3x3 letters of Prezioso et al. (Nature 2015), row-major pixels (1 = dark).
+LETTER_PIXELS = {
+    "z": (1, 1, 1, 0, 1, 0, 1, 1, 1),
+    "v": (1, 0, 1, 1, 0, 1, 0, 1, 0),
+    "n": (1, 1, 1, 1, 0, 1, 1, 0, 1),
+}
+
+
+def letters_dataset(holdout_per_letter: int = 3, seed: int = 0, bias: bool = True) -> Dataset:
+    """The 3x3 letters task in the manner of Prezioso et al. (Nature 2015).
+
+    Each letter (z, v, n) and its nine single-pixel-flip variants give 30 patterns; one neuron
+    per letter (one-hot labels). A constant bias input (bit 1, so voltage v1) is appended as a
+    tenth row, giving a 10x6 crossbar. For a held-out evaluation, `holdout_per_letter` flip
+    variants of each letter, chosen by a permutation seeded with `seed`, form the test set; the
+    clean letters are always in the training set.
+
+    Args:
+        holdout_per_letter: flip variants per letter kept out of training (0..9).
+        seed: seed of the NumPy permutation that picks them.
+        bias: append the constant bias row.
+    """
+    if not 0 <= holdout_per_letter <= 9:
+        raise ValueError(
+            f"dataset.holdout_per_letter={holdout_per_letter!r}: must be an integer in 0..9"
+        )
+    rng = np.random.default_rng(seed)
+    train_x, train_y, test_x, test_y = [], [], [], []
+    for m, pixels in enumerate(LETTER_PIXELS.values()):
+        label = [1 if j == m else 0 for j in range(len(LETTER_PIXELS))]
+        clean = np.array(pixels)
+        held = set(rng.permutation(9)[:holdout_per_letter].tolist())
+        train_x.append(clean)
+        train_y.append(label)
+        for i in range(9):
+            variant = clean.copy()
+            variant[i] = 1 - variant[i]
+            (test_x if i in held else train_x).append(variant)
+            (test_y if i in held else train_y).append(label)
+
+    def with_bias(rows):
+        rows = np.array(rows, dtype=np.int8).reshape(-1, 9)
+        if bias:
+            rows = np.concatenate([rows, np.ones((rows.shape[0], 1), np.int8)], axis=1)
+        return rows
+
+    return make_dataset(
+        with_bias(train_x),
+        train_y,
+        with_bias(test_x) if test_x else None,
+        test_y if test_y else None,
+        name="letters",
+    )
+
+
+LETTERS = letters_dataset()
