@@ -1,0 +1,130 @@
+"""One look for every figure: seaborn's paper style, journal-column sizes, labels with units.
+
+Figures are built as `matplotlib.figure.Figure` objects without pyplot, so making them changes
+no global state (no backend switch, no open-figure registry) and works headless; a notebook can
+still show one with ``display(fig)``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import matplotlib as mpl
+import numpy as np
+import seaborn as sns
+from matplotlib.figure import Figure
+
+__all__ = [
+    "COLUMN_WIDTH",
+    "PAGE_WIDTH",
+    "DPI",
+    "style",
+    "new_figure",
+    "save_figure",
+    "param_label",
+    "param_scale",
+    "no_data",
+]
+
+COLUMN_WIDTH = 3.4  # inches: one column of a two-column journal page
+PAGE_WIDTH = 7.0  # inches: the full page width
+DPI = 150
+
+_RC = {
+    "axes.titlesize": 8.5,
+    "axes.labelsize": 8,
+    "xtick.labelsize": 7,
+    "ytick.labelsize": 7,
+    "legend.fontsize": 6.5,
+    "legend.title_fontsize": 7,
+    "figure.titlesize": 9,
+    "axes.titleweight": "bold",
+    "savefig.facecolor": "white",
+}
+
+# Physical name and unit of each known parameter column, and the factor from SI to the unit
+# shown. Keys are the last components of the app's dotted column names.
+_PARAMS = {
+    "beta": (r"$\beta$", r"A$^{-1}$", 1.0),
+    "k": ("K", "", 1.0),
+    "beta_k": (r"$\beta K$", r"A$^{-1}$", 1.0),
+    "positive_target": (r"$t_+$", "", 1.0),
+    "negative_target": (r"$t_-$", "", 1.0),
+    "low": ("smallest shift", "nS", 1e9),
+    "high": ("largest shift", "nS", 1e9),
+    "division_factor": ("shift division factor", "", 1.0),
+    "epochs": ("epochs E", "", 1.0),
+    "v0": (r"$V_0$", "V", 1.0),
+    "v1": (r"$V_1$", "V", 1.0),
+}
+
+
+def _key(column: str) -> str:
+    return str(column).rsplit(".", 1)[-1]
+
+
+def param_label(column: str) -> str:
+    """Axis label with unit for a parameter column, e.g. ``"training.beta"`` -> "β (A⁻¹)"."""
+    name, unit, _ = _PARAMS.get(_key(column), (str(column), "", 1.0))
+    return f"{name} ({unit})" if unit else name
+
+
+def param_scale(column: str) -> float:
+    """Factor that converts a column's SI values to the unit of `param_label`."""
+    return _PARAMS.get(_key(column), (None, None, 1.0))[2]
+
+
+@contextmanager
+def style() -> Iterator[None]:
+    """Seaborn's "ticks" style in the "paper" context, with slightly larger titles."""
+    with sns.axes_style("ticks"), sns.plotting_context("paper"), mpl.rc_context(_RC):
+        yield
+
+
+def new_figure(width: float = COLUMN_WIDTH, height: float = 2.5, **subplots) -> tuple:
+    """A constrained-layout `Figure` of the given size in inches and its axes.
+
+    Call inside `style()`: the style applies to axes when they are created.
+    """
+    fig = Figure(figsize=(width, height), layout="constrained")
+    axes = fig.subplots(**subplots)
+    return fig, axes
+
+
+def save_figure(fig: Figure, path) -> Path:
+    """Write `fig` as a PNG at `DPI`, atomically (a temporary file, then `os.replace`)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        fig.savefig(tmp, dpi=DPI, format="png")
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def no_data(ax, message: str) -> None:
+    """Say in the axes why there is nothing to draw, instead of leaving them empty."""
+    ax.text(
+        0.5,
+        0.5,
+        message,
+        ha="center",
+        va="center",
+        transform=ax.transAxes,
+        fontsize=8,
+        wrap=True,
+        bbox={"boxstyle": "round", "fc": "0.95", "ec": "0.6"},
+    )
+
+
+def log_axis_if_wide(values) -> bool:
+    """Whether positive values span more than a decade and a half (then plot them on log)."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    return bool(v.size > 1 and np.all(v > 0) and v.max() / v.min() > 30.0)
