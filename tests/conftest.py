@@ -32,3 +32,21 @@ def measured_curve(reference_dir):
 @pytest.fixture(scope="session")
 def parity(reference_dir) -> dict:
     return json.loads((reference_dir / "parity_cases.json").read_text())
+
+
+@pytest.fixture
+def compose_cfg():
+    """Compose the app's Hydra config (conf/config.yaml) with overrides, as the app would."""
+    from hydra import compose, initialize_config_dir
+
+    import crossbar_jax.config  # noqa: F401  registers the schema, as the app does
+
+    def _compose(*overrides: str, return_hydra_config: bool = False):
+        with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+            return compose(
+                config_name="config",
+                overrides=list(overrides),
+                return_hydra_config=return_hydra_config,
+            )
+
+    return _compose

@@ -1,0 +1,367 @@
+"""Structured configs of the Monte Carlo study app, and their validation.
+
+The dataclasses below are the schema of ``conf/``: they are registered in Hydra's ConfigStore as
+``config_schema``, which ``conf/config.yaml`` lists first in its defaults, so every group file,
+experiment and command-line override is merged onto a typed node. A misspelled key fails with
+"Key 'bta' is not in struct" and a wrong type with "Value 'abc' ... could not be converted to
+Float", both naming the full key. `validate_config` then checks the values (ranges, the curve
+file, the dataset's shape) with messages that name the config key, the value and what is
+allowed, before anything is compiled.
+
+Defaults are those of ALGORITHM.md; the yaml files restate them so a reader finds them in conf/.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+from crossbar_jax.curve import CurveError, load_curve
+from crossbar_jax.datasets import FOUR_BIT, Dataset, validate_dataset
+from crossbar_jax.validation import (
+    PRECISIONS,
+    check_positive_int,
+    check_shift_params,
+    check_train_params,
+)
+from crossbar_jax.variation import DISTRIBUTIONS
+
+__all__ = [
+    "ConfigError",
+    "DatasetConfig",
+    "DeviceConfig",
+    "MonteCarloConfig",
+    "ShiftConfig",
+    "SplitConfig",
+    "StudyConfig",
+    "StudySpec",
+    "TrainingConfig",
+    "default_curve_path",
+    "register_configs",
+    "validate_config",
+]
+
+MAX_SEED = 2**32 - 1
+DEFAULT_CURVE = "lsmo_gaq3_model.csv"
+
+
+class ConfigError(ValueError):
+    """A configuration value the study cannot run with; the message names the key."""
+
+
+@dataclass
+class ShiftConfig:
+    """Device-to-device variation: per-crossbar shifts added to every conductance."""
+
+    distribution: str = "lognormal_minmax"  # the reference's lognormal min-max (ALGORITHM.md)
+    low: float = 1e-8  # siemens, smallest shift of each crossbar
+    high: float = 1e-7  # siemens, largest shift of each crossbar
+    division_factor: float = 5.0  # sigma = |ln(high / low)| / division_factor
+
+
+@dataclass
+class DeviceConfig:
+    """The crossbar: its measured curve, multiplication factor, size and variation."""
+
+    curve: str | None = None  # curve file; None: the shipped data/lsmo_gaq3_model.csv
+    curve_column: Any = 0  # 0-based column index or header name (int or str)
+    curve_sep: str | None = None  # field separator; None: ',' for .csv, whitespace otherwise
+    curve_skiprows: int = 0  # lines to skip before the header or data
+    k: float = 10.0  # dimensionless multiplication factor of the conductances
+    rows: int = 4  # crossbar rows = input bits per pattern
+    cols: int = 4  # crossbar columns = 2 per neuron (G+, G-)
+    shift: ShiftConfig = field(default_factory=ShiftConfig)
+
+
+@dataclass
+class TrainingConfig:
+    """Manhattan-rule training (ALGORITHM.md)."""
+
+    beta: float = 6e6  # 1/ampere, activation gain: f = tanh(beta * I)
+    positive_target: float = 0.8  # t+, label 1 succeeds when f > t+
+    negative_target: float = -0.8  # t-, label 0 succeeds when f < t-
+    epochs: int = 50  # E, the most epochs
+    v0: float = -0.1  # volts for input bit 0
+    v1: float = 0.1  # volts for input bit 1
+
+
+@dataclass
+class SplitConfig:
+    """Patterns (P, rows) and labels (P, neurons), lists of 0/1."""
+
+    patterns: list[list[int]] = field(default_factory=list)
+    labels: list[list[int]] = field(default_factory=list)
+
+
+def _split(patterns, labels) -> SplitConfig:
+    return SplitConfig(np.asarray(patterns).tolist(), np.asarray(labels).tolist())
+
+
+@dataclass
+class DatasetConfig:
+    """The classification task: training set and held-out test set."""
+
+    name: str = FOUR_BIT.name
+    train: SplitConfig = field(
+        default_factory=lambda: _split(FOUR_BIT.train_patterns, FOUR_BIT.train_labels)
+    )
+    test: SplitConfig = field(
+        default_factory=lambda: _split(FOUR_BIT.test_patterns, FOUR_BIT.test_labels)
+    )
+
+
+@dataclass
+class MonteCarloConfig:
+    """How many crossbars, which random numbers, and how they are computed."""
+
+    n_crossbars: int = 100_000  # independently seeded crossbars at this parameter point
+    seed: int = 0  # crossbar i draws its shifts from fold_in(key(seed), i)
+    chunk_size: int = 65_536  # crossbars per compiled call (memory, not results)
+    precision: str = "float32"  # float32 or float64
+    progress: bool = True  # progress bar over chunks (shown when there is more than one)
+
+
+@dataclass
+class StudyConfig:
+    """One parameter point of the study; a multirun sweeps some of these keys."""
+
+    experiment_name: str = "default"  # names the output folder; set by conf/experiment/*
+    overwrite: bool = False  # replace complete outputs of a *different* configuration
+    device: DeviceConfig = field(default_factory=DeviceConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    dataset: DatasetConfig = field(default_factory=DatasetConfig)
+    mc: MonteCarloConfig = field(default_factory=MonteCarloConfig)
+
+
+def register_configs() -> None:
+    """Register `StudyConfig` in Hydra's ConfigStore as ``config_schema`` (idempotent)."""
+    from hydra.core.config_store import ConfigStore
+
+    ConfigStore.instance().store(name="config_schema", node=StudyConfig)
+
+
+# Registered on import, so that any process that unpickles the app's task function (joblib,
+# submitit workers) has the schema too; Hydra also ships the ConfigStore to its workers.
+register_configs()
+
+
+class StudySpec(NamedTuple):
+    """A validated study: everything `run_monte_carlo` needs, as plain Python/NumPy values."""
+
+    curve: np.ndarray  # (L,) float64, siemens
+    curve_path: Path  # absolute path of the curve file
+    dataset: Dataset
+    train: dict  # beta, positive_target, negative_target, k, epochs, v0, v1 (Python numbers)
+    shift: dict  # distribution, low, high, division_factor
+    mc: dict  # n_crossbars, seed, chunk_size, precision, progress
+    params: dict  # the resolved parameters as nested plain types (summary.json "params")
+
+
+def default_curve_path() -> Path:
+    """The project's shipped model curve, ``data/lsmo_gaq3_model.csv`` beside the package."""
+    import crossbar_jax
+
+    return Path(crossbar_jax.__file__).resolve().parents[1] / "data" / DEFAULT_CURVE
+
+
+def _to_absolute(path: str) -> Path:
+    """A user path relative to the directory the app was started from (Hydra may chdir)."""
+    from hydra.utils import to_absolute_path
+
+    return Path(to_absolute_path(path))
+
+
+def _choice(value, key: str, allowed) -> str:
+    if value not in allowed:
+        raise ConfigError(f"{key}={value!r}: expected one of {list(allowed)}")
+    return str(value)
+
+
+def _int(value, key: str, minimum: int, maximum: int | None = None) -> int:
+    try:
+        out = check_positive_int(value, key, minimum)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    if maximum is not None and out > maximum:
+        raise ConfigError(f"{key}={value!r}: must be an integer in [{minimum}, {maximum}]")
+    return out
+
+
+def _get(cfg, dotted: str):
+    return OmegaConf.select(cfg, dotted, throw_on_missing=True)
+
+
+def _load_curve(cfg) -> tuple[np.ndarray, Path]:
+    raw = _get(cfg, "device.curve")
+    column = _get(cfg, "device.curve_column")
+    if isinstance(column, bool) or not isinstance(column, (int, str)):
+        raise ConfigError(
+            f"device.curve_column={column!r}: expected a 0-based column index or a header name"
+        )
+    skip = _int(_get(cfg, "device.curve_skiprows"), "device.curve_skiprows", 0)
+    sep = _get(cfg, "device.curve_sep")
+    if raw is None or str(raw).strip() == "":
+        path = default_curve_path()
+        if not path.exists():
+            raise ConfigError(
+                f"device.curve=null means the shipped curve {path}, which is missing; "
+                "set device.curve=PATH to a conductance-versus-pulse file"
+            )
+    else:
+        path = _to_absolute(str(raw))
+    try:
+        curve = load_curve(path, column=column, sep=sep, skiprows=skip)
+    except CurveError as exc:
+        raise ConfigError(f"device.curve={raw!r}: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"device.curve={raw!r}: cannot read {path}: {exc}") from None
+    return curve, path
+
+
+def _dataset(cfg, rows: int, neurons: int) -> Dataset:
+    splits = {}
+    for split in ("train", "test"):
+        key = f"dataset.{split}"
+        node = _get(cfg, key)
+        patterns = OmegaConf.to_container(node.patterns) if node is not None else None
+        labels = OmegaConf.to_container(node.labels) if node is not None else None
+        try:
+            x, y = validate_dataset(patterns, labels, key=key)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        if x.shape[1] != rows:
+            raise ConfigError(
+                f"{key}.patterns: patterns of {x.shape[1]} bits do not match the crossbar's "
+                f"device.rows={rows} input rows"
+            )
+        if y.shape[1] != neurons:
+            raise ConfigError(
+                f"{key}.labels: labels of shape {tuple(y.shape)} give {y.shape[1]} neuron(s) per "
+                f"pattern, but the crossbar has device.cols={2 * neurons} columns = {neurons} "
+                "neuron(s) (2 columns each); expected shape "
+                f"({x.shape[0]}, {neurons})"
+            )
+        splits[split] = (x, y)
+    (xp, yp), (xq, yq) = splits["train"], splits["test"]
+    return Dataset(xp, yp, xq, yq, str(_get(cfg, "dataset.name")))
+
+
+_TRAIN_NAMES = {
+    "beta": "training.beta",
+    "positive_target": "training.positive_target",
+    "negative_target": "training.negative_target",
+    "k": "device.k",
+    "epochs": "training.epochs",
+    "v0": "training.v0",
+    "v1": "training.v1",
+}
+_SHIFT_NAMES = {
+    "low": "device.shift.low",
+    "high": "device.shift.high",
+    "division_factor": "device.shift.division_factor",
+}
+
+
+def _check_keys(node, schema: type, prefix: str = "") -> None:
+    """Refuse keys the schema does not have (``+training.bta=1`` gets past Hydra's struct mode)."""
+    hints = typing.get_type_hints(schema)
+    for key in node.keys():
+        full = f"{prefix}{key}"
+        if prefix == "" and key == "hydra":
+            continue
+        if key not in hints:
+            where = f"under {prefix[:-1]}" if prefix else "at the top"
+            raise ConfigError(f"{full}: unknown key; the keys {where} are {sorted(hints)}")
+        if dataclasses.is_dataclass(hints[key]):
+            child = node[key]
+            if not isinstance(child, DictConfig):
+                raise ConfigError(f"{full}={child!r}: expected a group of keys {sorted(hints)}")
+            _check_keys(child, hints[key], f"{full}.")
+
+
+def validate_config(cfg: DictConfig | StudyConfig) -> StudySpec:
+    """Check a composed study configuration and resolve it; nothing is compiled here.
+
+    Checks, each failing with a `ConfigError` that names the config key, the value and the rule:
+    training.beta and device.k finite and > 0; targets inside (-1, 1) with
+    negative_target < positive_target; training.epochs, mc.n_crossbars, mc.chunk_size integers
+    >= 1; mc.seed in [0, 2**32 - 1]; 0 < device.shift.low < device.shift.high and
+    division_factor > 0; a known precision and shift distribution; a device.cols that is even;
+    binary dataset patterns and labels whose shapes match the crossbar (device.rows inputs,
+    device.cols / 2 neurons); and a readable, valid curve file (device.curve).
+
+    Returns:
+        A `StudySpec` with the loaded curve, the dataset and the resolved parameters.
+    """
+    if not isinstance(cfg, DictConfig):
+        cfg = OmegaConf.structured(cfg)
+    _check_keys(cfg, StudyConfig)
+    try:
+        train = check_train_params(
+            **{key: _get(cfg, name) for key, name in _TRAIN_NAMES.items()}, names=_TRAIN_NAMES
+        )
+        low, high, division_factor = check_shift_params(
+            **{key: _get(cfg, name) for key, name in _SHIFT_NAMES.items()}, names=_SHIFT_NAMES
+        )
+    except ConfigError:
+        raise
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    distribution = _choice(
+        _get(cfg, "device.shift.distribution"), "device.shift.distribution", DISTRIBUTIONS
+    )
+    precision = _choice(_get(cfg, "mc.precision"), "mc.precision", PRECISIONS)
+    mc = {
+        "n_crossbars": _int(_get(cfg, "mc.n_crossbars"), "mc.n_crossbars", 1, MAX_SEED),
+        "seed": _int(_get(cfg, "mc.seed"), "mc.seed", 0, MAX_SEED),
+        "chunk_size": _int(_get(cfg, "mc.chunk_size"), "mc.chunk_size", 1),
+        "precision": precision,
+        "progress": bool(_get(cfg, "mc.progress")),
+    }
+    rows = _int(_get(cfg, "device.rows"), "device.rows", 1)
+    cols = _int(_get(cfg, "device.cols"), "device.cols", 2)
+    if cols % 2:
+        raise ConfigError(
+            f"device.cols={cols}: must be even (each neuron uses two columns, G+ and G-)"
+        )
+    dataset = _dataset(cfg, rows, cols // 2)
+    curve, path = _load_curve(cfg)
+
+    shift = {
+        "distribution": distribution,
+        "low": low,
+        "high": high,
+        "division_factor": division_factor,
+    }
+    params = {
+        "device": {
+            "curve": str(path),
+            "curve_sha256": hashlib.sha256(curve.tobytes()).hexdigest(),
+            "curve_points": int(curve.size),
+            "k": train["k"],
+            "rows": rows,
+            "cols": cols,
+            "shift": dict(shift),
+        },
+        "training": {key: train[key] for key in _TRAIN_NAMES if key != "k"},
+        "dataset": {
+            "name": dataset.name,
+            "train": {
+                "patterns": dataset.train_patterns.tolist(),
+                "labels": dataset.train_labels.tolist(),
+            },
+            "test": {
+                "patterns": dataset.test_patterns.tolist(),
+                "labels": dataset.test_labels.tolist(),
+            },
+        },
+        "mc": {key: mc[key] for key in ("n_crossbars", "seed", "chunk_size", "precision")},
+    }
+    return StudySpec(curve, path, dataset, train, shift, mc, params)
