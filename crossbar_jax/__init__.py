@@ -12,6 +12,26 @@ from crossbar_jax.variation import crossbar_keys, lognormal_minmax, sample_shift
 
 __version__ = "0.1.0"
 
+# The study app's layer (Hydra configs, output files, sweeps) pulls in hydra and pandas; it is
+# imported on first use so that `import crossbar_jax` stays as light as the engine.
+_APP = {
+    "ConfigError": "crossbar_jax.config",
+    "StudyConfig": "crossbar_jax.config",
+    "validate_config": "crossbar_jax.config",
+    "StudyConflictError": "crossbar_jax.study",
+    "run_study": "crossbar_jax.study",
+    "aggregate": "crossbar_jax.sweep",
+}
+
+
+def __getattr__(name):
+    if name in _APP:
+        import importlib
+
+        return getattr(importlib.import_module(_APP[name]), name)
+    raise AttributeError(f"module 'crossbar_jax' has no attribute {name!r}")
+
+
 __all__ = [
     "CrossbarState",
     "CurveError",
@@ -39,4 +59,5 @@ __all__ = [
     "sample_shifts",
     "train",
     "validate_curve",
+    *_APP,
 ]

@@ -1,0 +1,263 @@
+"""One parameter point of the Monte Carlo study: validate, run or resume, write the outputs.
+
+`run_study` is the whole job of ``experiments/convergence.py``: it trains ``mc.n_crossbars``
+independently seeded crossbars at the configuration's parameter point and writes, into the job's
+output folder,
+
+* ``results.parquet``: one row per crossbar (crossbar, converged, epoch, final_error,
+  test_accuracy);
+* ``summary.json``: the resolved parameters, the statistics of `crossbar_jax.stats.summarize`,
+  timing, and ``config_hash``, a hash of the resolved configuration.
+
+``summary.json`` is written last, each file atomically (`crossbar_jax.outputs`), so its presence
+marks a complete job. A job whose folder already holds a summary with the same ``config_hash``
+(and its results) is skipped: that is how a sweep stopped midway resumes. A folder holding
+complete results of a *different* configuration is never overwritten silently.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from omegaconf import DictConfig, OmegaConf
+
+from crossbar_jax.config import StudySpec, validate_config
+from crossbar_jax.outputs import (
+    RESULTS,
+    SUMMARY,
+    read_json,
+    remove_stale_temporaries,
+    write_json,
+    write_parquet,
+)
+from crossbar_jax.stats import summarize
+
+__all__ = ["StudyConflictError", "config_hash", "flatten", "format_summary", "run_study"]
+
+# Execution settings that do not change any result (crossbar i's outcome does not depend on
+# the chunk size): a rerun that changes only these resumes instead of recomputing.
+_NOT_HASHED = ("mc.chunk_size",)
+
+
+class StudyConflictError(RuntimeError):
+    """The output folder holds complete results of a different configuration."""
+
+
+def flatten(tree: dict, prefix: str = "") -> dict:
+    """Nested dicts to one level with dotted keys: {"a": {"b": 1}} -> {"a.b": 1}."""
+    out = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flatten(value, name + "."))
+        else:
+            out[name] = value
+    return out
+
+
+def config_hash(params: dict) -> str:
+    """Hash of the resolved parameters (curve content included), without execution settings."""
+    flat = {k: v for k, v in flatten(params).items() if k not in _NOT_HASHED}
+    text = json.dumps(flat, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _complete(out_dir: Path) -> dict | None:
+    """The summary of a complete job in `out_dir`, else None."""
+    summary = read_json(out_dir / SUMMARY)
+    if summary is None or not (out_dir / RESULTS).is_file():
+        return None
+    return summary
+
+
+def _differences(old: dict, new: dict, limit: int = 5) -> str:
+    a = {k: v for k, v in flatten(old).items() if k not in _NOT_HASHED}
+    b = {k: v for k, v in flatten(new).items() if k not in _NOT_HASHED}
+    keys = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
+    shown = [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in keys[:limit]]
+    more = f" (and {len(keys) - limit} more)" if len(keys) > limit else ""
+    return "; ".join(shown) + more
+
+
+def _simulate(spec: StudySpec):
+    """Run the Monte Carlo in the requested precision; float64 needs JAX's 64-bit mode."""
+    import jax
+
+    from crossbar_jax.montecarlo import run_monte_carlo
+
+    precision = spec.mc["precision"]
+    # Scoped, so a float32 job after a float64 one in the same process (the basic launcher
+    # runs every job of a sweep in one process) computes exactly as it would alone.
+    with jax.enable_x64(precision == "float64"):
+        result = run_monte_carlo(
+            spec.mc["seed"],
+            spec.mc["n_crossbars"],
+            curve=spec.curve,
+            dataset=spec.dataset,
+            **{k: spec.train[k] for k in ("beta", "positive_target", "negative_target", "k")},
+            epochs=spec.train["epochs"],
+            v0=spec.train["v0"],
+            v1=spec.train["v1"],
+            low=spec.shift["low"],
+            high=spec.shift["high"],
+            division_factor=spec.shift["division_factor"],
+            dtype=precision,
+            chunk_size=spec.mc["chunk_size"],
+            progress=spec.mc["progress"],
+        )
+        platform = jax.devices()[0].platform
+    return result, platform
+
+
+def _results_frame(result) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "crossbar": np.asarray(result.crossbar, np.int64),
+            "converged": np.asarray(result.converged, bool),
+            "epoch": np.asarray(result.epoch, np.int32),
+            "final_error": np.asarray(result.final_error),
+            "test_accuracy": np.asarray(result.test_accuracy),
+        }
+    )
+
+
+def _versions(platform: str) -> dict:
+    import jax
+
+    import crossbar_jax
+
+    return {"crossbar_jax": crossbar_jax.__version__, "jax": jax.__version__, "device": platform}
+
+
+def run_study(
+    cfg: DictConfig,
+    out_dir,
+    *,
+    job: dict | None = None,
+    echo: Callable[[str], None] | None = print,
+) -> dict:
+    """Run (or resume) one study job and write its outputs into `out_dir`.
+
+    Args:
+        cfg: the composed configuration (see `crossbar_jax.config.StudyConfig`).
+        out_dir: the job's output folder (Hydra's ``runtime.output_dir``).
+        job: optional description of the Hydra job (number, overrides), stored in the summary.
+        echo: where the one-screen summary and the skip notice go (None: nowhere).
+
+    Returns:
+        The summary dict, as written to ``summary.json`` (or as found, when skipped).
+
+    Raises:
+        crossbar_jax.config.ConfigError: invalid configuration; raised before any compilation.
+        StudyConflictError: `out_dir` holds complete results of another configuration and
+            ``overwrite`` is false.
+    """
+    say = echo or (lambda _: None)
+    if not isinstance(cfg, DictConfig):
+        cfg = OmegaConf.structured(cfg)
+    spec = validate_config(cfg)
+    out = Path(out_dir)
+    digest = config_hash(spec.params)
+
+    previous = _complete(out)
+    if previous is not None:
+        if previous.get("config_hash") == digest:
+            say(
+                f"skipping: {out} already holds complete results of this configuration "
+                f"(config_hash {digest}); delete its {SUMMARY} to recompute"
+            )
+            say(format_summary(previous, out))
+            return previous
+        if not bool(cfg.get("overwrite", False)):
+            raise StudyConflictError(
+                f"{out} holds complete results of a different configuration "
+                f"(config_hash {previous.get('config_hash')} there, {digest} now; "
+                f"{_differences(previous.get('params', {}), spec.params)}). Nothing was "
+                "overwritten: choose another output folder (hydra.run.dir=... for a single run, "
+                "hydra.sweep.dir=... for a multirun) or pass overwrite=true to replace them"
+            )
+    out.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(out)
+    # From here until the new summary is written the folder holds no complete job.
+    (out / SUMMARY).unlink(missing_ok=True)
+
+    t0 = time.perf_counter()
+    result, platform = _simulate(spec)
+    frame = _results_frame(result)
+    write_parquet(out / RESULTS, frame)
+
+    stats = summarize(
+        frame["converged"].to_numpy(),
+        frame["epoch"].to_numpy(),
+        frame["test_accuracy"].to_numpy(),
+        epochs=spec.train["epochs"],
+        confidence=0.95,
+    )
+    n = stats["n_crossbars"]
+    summary = {
+        "experiment_name": str(cfg.get("experiment_name", "default")),
+        "params": spec.params,
+        **stats,
+        "timing": {
+            "compile_s": float(result.compile_s),
+            "train_s": float(result.train_s),
+            "trainings_per_s": n / result.train_s if result.train_s > 0 else None,
+            "total_s": time.perf_counter() - t0,
+        },
+        "config_hash": digest,
+        "job": job,
+        "versions": _versions(platform),
+    }
+    write_json(out / SUMMARY, summary)
+    say(format_summary(summary, out))
+    return summary
+
+
+def _g(x) -> str:
+    return "-" if x is None else f"{x:g}"
+
+
+def format_summary(summary: dict, out_dir=None) -> str:
+    """A one-screen text summary of a study job."""
+    p = summary["params"]
+    dev, tr, mc, sh = p["device"], p["training"], p["mc"], p["device"]["shift"]
+    ds = p["dataset"]
+    low, high = summary["convergence_rate_ci95"]
+    q = summary.get("epoch_quantiles")
+    quant = (
+        f"p10={q['p10']}  p50={q['p50']}  p90={q['p90']} (converged crossbars)"
+        if q
+        else "none converged"
+    )
+    km = summary.get("km_median_epoch")
+    km_text = f"{km}" if km is not None else f"> {tr['epochs']} (at most half converged)"
+    t = summary["timing"]
+    rate = t.get("trainings_per_s")
+    lines = [
+        f"crossbar_jax study '{summary.get('experiment_name', '')}'"
+        + (f"  ->  {out_dir}" if out_dir is not None else ""),
+        f"  curve       {dev['curve']} ({dev['curve_points']} points)",
+        f"  device      k={_g(dev['k'])}  {dev['rows']}x{dev['cols']}  shifts {sh['distribution']}"
+        f" [{_g(sh['low'])}, {_g(sh['high'])}] S, division_factor={_g(sh['division_factor'])}",
+        f"  training    beta={_g(tr['beta'])} 1/A  t+={_g(tr['positive_target'])}"
+        f"  t-={_g(tr['negative_target'])}  epochs={tr['epochs']}"
+        f"  v0={_g(tr['v0'])} V  v1={_g(tr['v1'])} V",
+        f"  dataset     {ds['name']}: {len(ds['train']['patterns'])} training, "
+        f"{len(ds['test']['patterns'])} test patterns",
+        f"  mc          n={mc['n_crossbars']}  seed={mc['seed']}  {mc['precision']}"
+        f"  chunk={mc['chunk_size']}",
+        f"  converged   {summary['converged']} / {summary['n_crossbars']} = "
+        f"{summary['convergence_rate']:.4f}  (95% CI {low:.4f} - {high:.4f})",
+        f"  epochs      {quant}",
+        f"  KM median   {km_text}",
+        f"  accuracy    mean test accuracy {summary['mean_test_accuracy']:.4f}",
+        f"  timing      compile {t['compile_s']:.2f} s, train {t['train_s']:.2f} s"
+        + (f", {rate:,.0f} trainings/s" if rate else ""),
+    ]
+    return "\n".join(lines)
