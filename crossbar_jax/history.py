@@ -36,7 +36,14 @@ from crossbar_jax.manhattan import epoch_error, manhattan_direction, pattern_suc
 from crossbar_jax.validation import check_shift_params, check_train_params, resolve_dtype
 from crossbar_jax.variation import sample_shifts
 
-__all__ = ["History", "MAX_HISTORY_BATCH", "record_history", "record_run_history", "pick_crossbars"]
+__all__ = [
+    "History",
+    "MAX_HISTORY_BATCH",
+    "pick_crossbars",
+    "record_history",
+    "record_run_history",
+    "record_summary_history",
+]
 
 MAX_HISTORY_BATCH = 64
 
@@ -280,3 +287,59 @@ def pick_crossbars(converged, crossbar=None) -> list[int]:
         if hit.size:
             out.append(int(ids[hit[0]]))
     return out
+
+
+def record_summary_history(summary: dict, crossbars=None, *, converged=None, curve=None) -> History:
+    """`record_run_history` of crossbars of a study job, from its summary.json.
+
+    Reads the parameter point from ``summary["params"]`` as the app writes it (``device.k``,
+    ``device.shift.*``, ``training.*``, ``dataset.train``, ``mc.seed``, ``mc.precision``).
+
+    Args:
+        summary: the job's summary.json as a dict.
+        crossbars: crossbar indices to inspect; default `pick_crossbars(converged)`.
+        converged: (N,) per-crossbar flags (results.parquet), needed when `crossbars` is None.
+        curve: the conductance curve; default loaded from ``params["device"]["curve"]``.
+    """
+    from crossbar_jax.curve import load_curve
+    from crossbar_jax.datasets import make_dataset
+
+    p = summary["params"]
+    dev, tr, mc = p["device"], p["training"], p["mc"]
+    if crossbars is None:
+        if converged is None:
+            raise ValueError("record_summary_history: give `crossbars` or `converged`")
+        crossbars = pick_crossbars(converged)
+    if curve is None:
+        curve = load_curve(dev["curve"])
+        if "curve_points" in dev and len(curve) != dev["curve_points"]:
+            raise ValueError(
+                f"{dev['curve']}: {len(curve)} points, the job used "
+                f"{dev['curve_points']}; pass the curve explicitly"
+            )
+    ds = p.get("dataset", {})
+    dataset = FOUR_BIT
+    if "train" in ds:
+        dataset = make_dataset(
+            ds["train"]["patterns"], ds["train"]["labels"], name=ds.get("name", "dataset")
+        )
+    sh = dev["shift"]
+    precision = mc.get("precision", "float32")
+    with jax.enable_x64(precision == "float64"):
+        return record_run_history(
+            int(mc["seed"]),
+            crossbars,
+            curve=curve,
+            dataset=dataset,
+            beta=tr["beta"],
+            positive_target=tr["positive_target"],
+            negative_target=tr["negative_target"],
+            k=dev["k"],
+            epochs=tr["epochs"],
+            v0=tr.get("v0", -0.1),
+            v1=tr.get("v1", 0.1),
+            low=sh["low"],
+            high=sh["high"],
+            division_factor=sh["division_factor"],
+            dtype=precision,
+        )

@@ -8,7 +8,6 @@ report.
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -51,19 +50,18 @@ def _atomic_write(path: Path, text: str) -> Path:
     return path
 
 
-def _fmt(value) -> str:
-    if value is None:
+def _fmt(value, limit: int = 80) -> str:
+    """A table cell: numbers to 4 significant digits, missing values as "-", long text cut."""
+    if value is None or (np.isscalar(value) and pd.isna(value)):
         return "-"
     if isinstance(value, (bool, np.bool_)):
         return str(bool(value))
     if isinstance(value, (int, np.integer)):
         return f"{int(value):,}" if abs(int(value)) >= 10_000 else str(int(value))
     if isinstance(value, (float, np.floating)):
-        v = float(value)
-        if math.isnan(v):
-            return "-"
-        return f"{v:.4g}"
-    return str(value).replace("|", "\\|").replace("\n", " ")
+        return f"{float(value):.4g}"
+    text = str(value).replace("|", "\\|").replace("\n", " ")
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _table(headers: list[str], rows: list[list]) -> str:
@@ -149,11 +147,11 @@ def _statistics_rows(summary: Mapping) -> list[list]:
         "config",
     }
     for key, value in summary.items():
-        if (
-            key not in known
-            and not str(key).startswith("convergence_rate_ci")
-            and (value is None or np.isscalar(value))
-        ):
+        if key in known or str(key).startswith("convergence_rate_ci"):
+            continue
+        if key in ("timing", "versions") and isinstance(value, Mapping):
+            rows += [[f"{key}.{k}", v] for k, v in _flatten(value).items()]
+        elif value is None or np.isscalar(value):
             rows.append([key, value])
     return rows
 
@@ -223,6 +221,19 @@ def write_run_report(
     return _atomic_write(out / "report.md", "\n".join(parts))
 
 
+# Columns of the app's sweep table that are neither parameters nor shown statistics.
+_NOT_PARAMS = {
+    "job",
+    "config_hash",
+    "converged",
+    "test_accuracy_std",
+    "compile_s",
+    "train_s",
+    "trainings_per_s",
+    "total_s",
+    "experiment_name",
+}
+
 _SWEEP_STATS = [
     ("n_crossbars", "crossbars"),
     ("convergence_rate", "rate"),
@@ -258,11 +269,12 @@ def write_sweep_report(
     """
     out = Path(out_dir)
     stat_cols = [c for c, _ in _SWEEP_STATS if c in sweep_df.columns]
+    skip = set(stat_cols) | _NOT_PARAMS
     if swept is None:
         swept = [
             c
             for c in sweep_df.columns
-            if c not in stat_cols and sweep_df[c].nunique(dropna=False) > 1
+            if c not in skip and sweep_df[c].astype(str).nunique(dropna=False) > 1
         ]
     swept = [c for c in swept if c in sweep_df.columns]
     parts = [
@@ -274,19 +286,17 @@ def write_sweep_report(
         "",
         _table(
             ["parameter", "values"],
-            [[c, ", ".join(_fmt(v) for v in sorted(sweep_df[c].unique()))] for c in swept],
+            [[c, ", ".join(_fmt(v) for v in sorted(sweep_df[c].dropna().unique()))] for c in swept],
         ),
         "",
     ]
     fixed = [
         c
         for c in sweep_df.columns
-        if c not in stat_cols and c not in swept and sweep_df[c].nunique(dropna=False) == 1
+        if c not in skip and c not in swept and sweep_df[c].astype(str).nunique(dropna=False) == 1
     ]
     # columns that vary without being listed as swept (e.g. t- swept together with t+)
-    linked = [
-        c for c in sweep_df.columns if c not in stat_cols and c not in swept and c not in fixed
-    ]
+    linked = [c for c in sweep_df.columns if c not in skip and c not in swept and c not in fixed]
     if fixed:
         parts += [
             "## Fixed parameters",

@@ -13,6 +13,7 @@ from crossbar_jax.history import (
     pick_crossbars,
     record_history,
     record_run_history,
+    record_summary_history,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -76,7 +77,8 @@ def test_history_conventions(mixed):
 
 
 def test_run_history_reproduces_monte_carlo_outcomes(model_curve):
-    kw = dict(beta=2e7, positive_target=0.5, negative_target=-0.5)
+    """From (seed, crossbar index), or from a job's summary.json params, the same crossbars."""
+    kw = dict(beta=2e7, positive_target=0.5, negative_target=-0.5, k=5.0, low=2e-9, high=3e-8)
     mc = cj.run_monte_carlo(5, 300, curve=model_curve, **kw)
     ids = pick_crossbars(mc.converged, mc.crossbar)
     assert len(ids) == 2 and mc.converged[ids[0]] and not mc.converged[ids[1]]
@@ -85,6 +87,26 @@ def test_run_history_reproduces_monte_carlo_outcomes(model_curve):
     np.testing.assert_array_equal(hist.crossbar, ids)
     np.testing.assert_array_equal(hist.converged, mc.converged[ids])
     np.testing.assert_array_equal(hist.epoch, mc.epoch[ids])
+
+    summary = {  # the parameters as the app writes them into summary.json
+        "params": {
+            "device": {
+                "curve": str(REPO / "data" / "lsmo_gaq3_model.csv"),
+                "curve_points": 51,
+                "k": 5.0,
+                "shift": {"low": 2e-9, "high": 3e-8, "division_factor": 5.0},
+            },
+            "training": dict(beta=2e7, positive_target=0.5, negative_target=-0.5, epochs=50),
+            "dataset": {
+                "name": "four_bit",
+                "train": {"patterns": D.train_patterns.tolist(), "labels": D.train_labels.tolist()},
+            },
+            "mc": {"seed": 5, "precision": "float32"},
+        }
+    }
+    again = record_summary_history(summary, converged=mc.converged)
+    np.testing.assert_array_equal(again.crossbar, ids[:2])
+    np.testing.assert_array_equal(again.final_pulses, hist.final_pulses[:2])
 
 
 def test_limits_and_picks(model_curve):

@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from crossbar_jax.history import History
-from crossbar_jax.plots._style import PAGE_WIDTH, new_figure, save_figure, style
+from crossbar_jax.plots._style import PAGE_WIDTH, new_figure, new_grid, save_figure, style
 
 __all__ = [
     "plot_conductances",
@@ -52,7 +52,7 @@ def _title(h: History, b: int, what: str, sep: str = " ") -> str:
 
 def _mark_convergence(ax, h: History, b: int) -> None:
     """Dotted line at the converged epoch; whole epochs on the x axis."""
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=5, integer=True))
     if h.converged[b]:
         ax.axvline(int(h.epoch[b]), color="0.4", ls=":", lw=0.8)
 
@@ -63,15 +63,7 @@ def plot_conductances(h: History, b: int = 0) -> Figure:
     g = h.conductances[b, : epochs.size] * _MICRO
     rows, cols = g.shape[1:]
     with style():
-        fig, axes = new_figure(
-            PAGE_WIDTH,
-            1.15 * rows + 0.6,
-            nrows=rows,
-            ncols=cols,
-            sharex=True,
-            sharey=True,
-            squeeze=False,
-        )
+        fig, axes = new_grid(PAGE_WIDTH, 1.15 * rows + 0.6, rows, cols)
         for r in range(rows):
             for c in range(cols):
                 ax = axes[r, c]
@@ -99,15 +91,7 @@ def plot_weights(h: History, b: int = 0) -> Figure:
     w = h.weights[b, : epochs.size] * _MICRO
     rows, neurons = w.shape[1:]
     with style():
-        fig, axes = new_figure(
-            PAGE_WIDTH,
-            1.05 * rows + 0.6,
-            nrows=rows,
-            ncols=neurons,
-            sharex=True,
-            sharey=True,
-            squeeze=False,
-        )
+        fig, axes = new_grid(PAGE_WIDTH, 1.05 * rows + 0.6, rows, neurons)
         for r in range(rows):
             for m in range(neurons):
                 ax = axes[r, m]

@@ -244,12 +244,12 @@ def plot_rate_vs_beta_k(df: pd.DataFrame) -> Figure | None:
 
     Outcomes depend on beta and K only through beta*K (currents are linear in K), so points
     with different (beta, K) but equal products should agree within their intervals.
-    Returns None when the table has no beta column.
+    Returns None when the table has no beta column or neither beta nor K varies.
     """
     beta = find_column(df, "beta")
-    if beta is None:
-        return None
     k = find_column(df, "k")
+    if beta is None or (df[beta].nunique() < 2 and (k is None or df[k].nunique() < 2)):
+        return None
     d = df.assign(_bk=df[beta].to_numpy(float) * (df[k].to_numpy(float) if k else 1.0))
     hue = [
         c
