@@ -165,7 +165,8 @@ def plot_test_accuracy(results: pd.DataFrame) -> Figure:
     converged = converged.astype(bool)
     acc = np.round(acc.astype(float), 6)
     values = np.unique(acc)
-    width = 0.8 * (np.min(np.diff(values)) if values.size > 1 else 0.1)
+    # bars no wider than for ten test patterns, so a few far-apart values stay readable
+    width = 0.8 * min(np.min(np.diff(values)) if values.size > 1 else 0.1, 0.1)
     yes = np.array([np.sum((acc == v) & converged) for v in values])
     no = np.array([np.sum((acc == v) & ~converged) for v in values])
     mean = float(np.mean(acc))
@@ -179,7 +180,7 @@ def plot_test_accuracy(results: pd.DataFrame) -> Figure:
         ax.set_ylabel("crossbars")
         ax.set_xlim(min(0.0, values.min()) - width, max(1.0, values.max()) + width)
         ax.legend(loc="upper right", frameon=False)
-        ax.margins(y=0.15)
+        ax.set_ylim(0, 1.2 * float(np.max(yes + no)))
     return fig
 
 

@@ -354,16 +354,17 @@ def plot_epoch_quantiles(df: pd.DataFrame, x: str, *, hue: list[str] | None = No
                     mfc="none",
                     mec=color,
                 )
-        ax.plot(
-            [],
-            [],
-            ls="none",
-            marker="o",
-            mfc="none",
-            mec="0.3",
-            ms=5.5,
-            label="open: Kaplan-Meier median",
-        )
+        if "km_median_epoch" in d.columns and d["km_median_epoch"].notna().any():
+            ax.plot(
+                [],
+                [],
+                ls="none",
+                marker="o",
+                mfc="none",
+                mec="0.3",
+                ms=5.5,
+                label="open: Kaplan-Meier median",
+            )
         if len(groups) <= MAX_BANDS:
             ax.fill_between(
                 [], [], [], color="0.3", alpha=0.2, lw=0, label="band: p10-p90 of converged"
