@@ -13,7 +13,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import matplotlib as mpl
-import numpy as np
 import seaborn as sns
 from matplotlib.figure import Figure
 
@@ -143,10 +142,3 @@ def no_data(ax, message: str) -> None:
         wrap=True,
         bbox={"boxstyle": "round", "fc": "0.95", "ec": "0.6"},
     )
-
-
-def log_axis_if_wide(values) -> bool:
-    """Whether positive values span more than a decade and a half (then plot them on log)."""
-    v = np.asarray(values, dtype=float)
-    v = v[np.isfinite(v)]
-    return bool(v.size > 1 and np.all(v > 0) and v.max() / v.min() > 30.0)
