@@ -18,7 +18,6 @@ _APP = {
     "ConfigError": "crossbar_jax.config",
     "StudyConfig": "crossbar_jax.config",
     "validate_config": "crossbar_jax.config",
-    "StudyConflictError": "crossbar_jax.study",
     "run_study": "crossbar_jax.study",
     "aggregate": "crossbar_jax.sweep",
 }

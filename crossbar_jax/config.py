@@ -44,6 +44,7 @@ __all__ = [
     "StudySpec",
     "TrainingConfig",
     "default_curve_path",
+    "job_dirname",
     "register_configs",
     "validate_config",
 ]
@@ -133,22 +134,46 @@ class StudyConfig:
     """One parameter point of the study; a multirun sweeps some of these keys."""
 
     experiment_name: str = "default"  # names the output folder; set by conf/experiment/*
-    overwrite: bool = False  # replace complete outputs of a *different* configuration
     device: DeviceConfig = field(default_factory=DeviceConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
     mc: MonteCarloConfig = field(default_factory=MonteCarloConfig)
 
 
+_DIRNAME_MAX = 96  # characters kept readable; file names may not exceed 255 bytes
+
+
+def job_dirname(override_dirname: str) -> str:
+    """A job's folder name from Hydra's ``override_dirname`` (``device.k=30,training.beta=2e7``).
+
+    Deterministic, so a rerun of the same command finds its jobs' folders again (resume). A
+    ``/`` in a value (``device.curve=/data/g.csv``) would nest folders and becomes ``_``; a name
+    too long for a file name keeps its first characters plus a hash of the whole; no overrides
+    give ``defaults``.
+    """
+    name = str(override_dirname).replace("/", "_").replace("\\", "_")
+    if not name:
+        return "defaults"
+    if name.startswith("."):
+        name = "_" + name  # never a hidden folder: aggregate skips those
+    if len(name.encode()) > _DIRNAME_MAX:
+        digest = hashlib.sha256(str(override_dirname).encode()).hexdigest()[:12]
+        name = name.encode()[: _DIRNAME_MAX - 14].decode(errors="ignore") + "-h" + digest
+    return name
+
+
 def register_configs() -> None:
-    """Register `StudyConfig` in Hydra's ConfigStore as ``config_schema`` (idempotent)."""
+    """Register `StudyConfig` in Hydra's ConfigStore as ``config_schema`` and the
+    ``crossbar_jax.dirname`` resolver that conf/config.yaml uses for output folders
+    (idempotent)."""
     from hydra.core.config_store import ConfigStore
 
     ConfigStore.instance().store(name="config_schema", node=StudyConfig)
+    OmegaConf.register_new_resolver("crossbar_jax.dirname", job_dirname, replace=True)
 
 
 # Registered on import, so that any process that unpickles the app's task function (joblib,
-# submitit workers) has the schema too; Hydra also ships the ConfigStore to its workers.
+# submitit workers) has the schema and the resolver too; Hydra also ships the ConfigStore.
 register_configs()
 
 

@@ -11,14 +11,17 @@ output folder,
 
 ``summary.json`` is written last, each file atomically (`crossbar_jax.outputs`), so its presence
 marks a complete job. A job whose folder already holds a summary with the same ``config_hash``
-(and its results) is skipped: that is how a sweep stopped midway resumes. A folder holding
-complete results of a *different* configuration is never overwritten silently.
+(and its results) is skipped: that is how a sweep stopped midway resumes. Complete results of a
+*different* configuration found in the folder (the same ``hydra.run.dir`` reused, a changed
+yaml file) are moved to ``.superseded/<their config_hash>/`` first, never overwritten.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -38,15 +41,13 @@ from crossbar_jax.outputs import (
 )
 from crossbar_jax.stats import summarize
 
-__all__ = ["StudyConflictError", "config_hash", "flatten", "format_summary", "run_study"]
+__all__ = ["config_hash", "flatten", "format_summary", "run_study"]
+
+SUPERSEDED = ".superseded"  # where results of a replaced configuration are kept
 
 # Execution settings that do not change any result (crossbar i's outcome does not depend on
 # the chunk size): a rerun that changes only these resumes instead of recomputing.
 _NOT_HASHED = ("mc.chunk_size",)
-
-
-class StudyConflictError(RuntimeError):
-    """The output folder holds complete results of a different configuration."""
 
 
 def flatten(tree: dict, prefix: str = "") -> dict:
@@ -83,6 +84,28 @@ def _differences(old: dict, new: dict, limit: int = 5) -> str:
     shown = [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in keys[:limit]]
     more = f" (and {len(keys) - limit} more)" if len(keys) > limit else ""
     return "; ".join(shown) + more
+
+
+def _set_aside(out: Path, previous: dict) -> Path:
+    """Move a complete job of another configuration to ``out/.superseded/<its hash>/``.
+
+    Nothing written is lost; the folder is hidden so `crossbar_jax.sweep.aggregate` skips it.
+    """
+    base = out / SUPERSEDED / str(previous.get("config_hash") or "unknown")
+    dest, i = base, 1
+    while dest.exists():
+        dest, i = base.with_name(f"{base.name}-{i}"), i + 1
+    dest.mkdir(parents=True)
+    # Link (or copy) both files first, then unlink: killed at any point, every file still
+    # exists in at least one of the two folders.
+    for name in (RESULTS, SUMMARY):
+        try:
+            os.link(out / name, dest / name)
+        except OSError:
+            shutil.copy2(out / name, dest / name)
+    for name in (SUMMARY, RESULTS):
+        (out / name).unlink()
+    return dest
 
 
 def _simulate(spec: StudySpec):
@@ -155,8 +178,6 @@ def run_study(
 
     Raises:
         crossbar_jax.config.ConfigError: invalid configuration; raised before any compilation.
-        StudyConflictError: `out_dir` holds complete results of another configuration and
-            ``overwrite`` is false.
     """
     say = echo or (lambda _: None)
     if not isinstance(cfg, DictConfig):
@@ -174,14 +195,12 @@ def run_study(
             )
             say(format_summary(previous, out))
             return previous
-        if not bool(cfg.get("overwrite", False)):
-            raise StudyConflictError(
-                f"{out} holds complete results of a different configuration "
-                f"(config_hash {previous.get('config_hash')} there, {digest} now; "
-                f"{_differences(previous.get('params', {}), spec.params)}). Nothing was "
-                "overwritten: choose another output folder (hydra.run.dir=... for a single run, "
-                "hydra.sweep.dir=... for a multirun) or pass overwrite=true to replace them"
-            )
+        kept = _set_aside(out, previous)
+        say(
+            f"note: {out} held results of a different configuration "
+            f"({_differences(previous.get('params', {}), spec.params)}); "
+            f"moved them to {kept}"
+        )
     out.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(out)
     # From here until the new summary is written the folder holds no complete job.
@@ -253,7 +272,7 @@ def format_summary(summary: dict, out_dir=None) -> str:
         f"  mc          n={mc['n_crossbars']}  seed={mc['seed']}  {mc['precision']}"
         f"  chunk={mc['chunk_size']}",
         f"  converged   {summary['converged']} / {summary['n_crossbars']} = "
-        f"{summary['convergence_rate']:.4f}  (95% CI {low:.4f} - {high:.4f})",
+        f"{summary['convergence_rate']:.4g}  (95% CI {low:.4g} - {high:.4g})",
         f"  epochs      {quant}",
         f"  KM median   {km_text}",
         f"  accuracy    mean test accuracy {summary['mean_test_accuracy']:.4f}",

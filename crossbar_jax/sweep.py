@@ -89,6 +89,8 @@ def aggregate(multirun_dir) -> pd.DataFrame:
         raise FileNotFoundError(f"{root}: not a folder")
     found = []
     for path in sorted(root.rglob(SUMMARY)):
+        if any(part.startswith(".") for part in path.relative_to(root).parts):
+            continue  # .superseded/, .submitit/, .hydra/: not jobs of this sweep
         summary = read_json(path)
         if summary is None or "params" not in summary:
             continue  # not one of the app's summaries

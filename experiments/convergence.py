@@ -18,7 +18,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from crossbar_jax.config import ConfigError
-from crossbar_jax.study import StudyConflictError, run_study
+from crossbar_jax.study import run_study
 
 CONF = str(Path(__file__).resolve().parents[1] / "conf")
 
@@ -33,7 +33,7 @@ def run(cfg: DictConfig) -> dict:
     }
     try:
         return run_study(cfg, hc.runtime.output_dir, job=job)
-    except (ConfigError, StudyConflictError) as exc:
+    except ConfigError as exc:
         raise SystemExit(f"error: {exc}") from None
 
 

@@ -43,7 +43,7 @@ def _app(cwd, *args, timeout=300) -> subprocess.CompletedProcess:
 
 
 def _jobs(sweep_dir: Path) -> dict[str, Path]:
-    return {p.parent.name: p.parent for p in sorted(sweep_dir.glob("job_*/summary.json"))}
+    return {p.parent.name: p.parent for p in sorted(sweep_dir.glob("[!.]*/summary.json"))}
 
 
 def _digest(path: Path) -> str:
@@ -66,7 +66,7 @@ def test_single_run_prints_a_summary_and_rejects_a_typo(tmp_path):
     done = _app(tmp_path, *TINY, "training.beta=2e7")
     assert done.returncode == 0, done.stderr
     assert "converged" in done.stdout and "95% CI" in done.stdout
-    out = tmp_path / "outputs" / "default" / "run_mc.n_crossbars=64,training.beta=2e7"
+    out = tmp_path / "outputs" / "default" / "mc.n_crossbars=64,training.beta=2e7"
     assert (out / "results.parquet").is_file() and (out / "summary.json").is_file()
     again = _app(tmp_path, *TINY, "training.beta=2e7")
     assert again.returncode == 0 and "skipping:" in again.stdout
@@ -178,4 +178,4 @@ def test_a_sweep_killed_midway_resumes_and_loses_nothing(tmp_path):
             assert (os.stat(jobs[name] / f).st_mtime_ns, _digest(jobs[name] / f)) == state
     for job in jobs.values():
         assert not list(job.glob(".*.tmp"))
-        assert len(pd.read_parquet(job / "results.parquet")) == 300000
+        assert len(pd.read_parquet(job / "results.parquet")) == 200000

@@ -12,7 +12,13 @@ from omegaconf.errors import OmegaConfBaseException
 
 import crossbar_jax.montecarlo as montecarlo
 import crossbar_jax.study as study
-from crossbar_jax.config import ConfigError, StudyConfig, default_curve_path, validate_config
+from crossbar_jax.config import (
+    ConfigError,
+    StudyConfig,
+    default_curve_path,
+    job_dirname,
+    validate_config,
+)
 from crossbar_jax.study import run_study
 
 REPO = Path(__file__).resolve().parents[1]
@@ -74,6 +80,16 @@ def test_output_folders_are_deterministic(compose_cfg):
     assert "${now:" not in OmegaConf.to_yaml(cfg.hydra.run) + OmegaConf.to_yaml(cfg.hydra.sweep)
     assert "override_dirname" in OmegaConf.to_container(cfg.hydra.sweep)["subdir"]
     assert "mc.progress" in cfg.hydra.job.config.override_dirname.exclude_keys
+
+
+def test_job_folder_names_are_safe_and_deterministic():
+    assert job_dirname("") == "defaults"
+    assert job_dirname("device.k=30,training.beta=2e7") == "device.k=30,training.beta=2e7"
+    assert "/" not in job_dirname("device.curve=/data/g.csv,device.k=3")
+    long = ",".join(f"training.key{i}=0.123456789" for i in range(40))
+    name = job_dirname(long)
+    assert len(name.encode()) <= 96 and name == job_dirname(long)
+    assert job_dirname(long + "1") != name  # the hash keeps long names apart
 
 
 @pytest.mark.parametrize("launcher", ["joblib", "submitit_local", "submitit_slurm", "slurm"])

@@ -14,7 +14,7 @@ import pytest
 
 import crossbar_jax.outputs as outputs
 from crossbar_jax.outputs import RESULTS, SUMMARY, atomic_write
-from crossbar_jax.study import StudyConflictError, run_study
+from crossbar_jax.study import run_study
 from crossbar_jax.sweep import aggregate, write_sweep
 
 N = 256  # one chunk shape for every small run here, so the executable compiles once
@@ -139,20 +139,24 @@ def test_rerun_skips_a_complete_job_and_touches_nothing(compose_cfg, small_job, 
     assert _state(out) == before
 
 
-def test_a_different_configuration_is_never_overwritten_silently(compose_cfg, small_job):
-    out, _, _ = small_job
-    before = _state(out)
-    with pytest.raises(StudyConflictError) as info:
-        run_study(compose_cfg(*SMALL, "device.k=30"), out, echo=None)
-    assert "device.k" in str(info.value) and "overwrite=true" in str(info.value)
-    assert _state(out) == before
-
-
-def test_overwrite_replaces_a_different_configuration(compose_cfg, tmp_path):
-    run_study(compose_cfg(*SMALL), tmp_path, echo=None)
-    new = run_study(compose_cfg(*SMALL, "device.k=30", "overwrite=true"), tmp_path, echo=None)
-    assert json.loads((tmp_path / SUMMARY).read_text())["params"]["device"]["k"] == 30.0
+def test_a_different_configuration_sets_the_old_results_aside(compose_cfg, tmp_path, capsys):
+    """The same folder reused for another configuration: nothing is lost or overwritten."""
+    first = run_study(compose_cfg(*SMALL), tmp_path, echo=None)
+    before = {n: _digest(tmp_path / n) for n in (RESULTS, SUMMARY)}
+    new = run_study(compose_cfg(*SMALL, "device.k=30"), tmp_path)
+    text = capsys.readouterr().out
+    assert "different configuration" in text and "device.k: 10.0 -> 30.0" in text
     assert new["params"]["device"]["k"] == 30.0
+    assert json.loads((tmp_path / SUMMARY).read_text())["params"]["device"]["k"] == 30.0
+    kept = tmp_path / ".superseded" / first["config_hash"]
+    assert {n: _digest(kept / n) for n in (RESULTS, SUMMARY)} == before
+    # aggregate sees one job: the folder's current one, not the superseded
+    df = aggregate(tmp_path)
+    assert len(df) == 1 and df["device.k"].tolist() == [30.0]
+    # and back again: the k=30 results are set aside in turn, next to the first ones
+    again = run_study(compose_cfg(*SMALL), tmp_path, echo=None)
+    assert again["config_hash"] == first["config_hash"]
+    assert (tmp_path / ".superseded" / new["config_hash"] / RESULTS).is_file()
 
 
 def test_an_interrupted_job_is_redone(compose_cfg, tmp_path, small_job, capsys):
@@ -185,7 +189,7 @@ def test_aggregate_a_2x2_sweep(compose_cfg, tmp_path):
     root = tmp_path / "multirun"
     for beta in ("6e6", "2e7"):
         for k in ("10", "30"):
-            job = root / f"job_device.k={k},training.beta={beta}"
+            job = root / f"device.k={k},training.beta={beta}"
             run_study(compose_cfg(*SMALL, f"training.beta={beta}", f"device.k={k}"), job, echo=None)
     (root / "not_a_job").mkdir()
     (root / "not_a_job" / SUMMARY).write_text("{}")  # ignored: not one of the app's summaries
