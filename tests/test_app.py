@@ -55,10 +55,7 @@ def test_bad_input_exits_with_a_message_naming_the_key(tmp_path):
     assert bad.returncode != 0
     assert "training.positive_target=1.2" in bad.stderr and "(-1, 1)" in bad.stderr
     assert "Traceback" not in bad.stderr
-    assert not (
-        tmp_path / "outputs" / "default" / "run_mc.n_crossbars=64,"
-        "training.positive_target=1.2" / "summary.json"
-    ).exists()
+    assert not list(tmp_path.rglob("summary.json"))
 
 
 @pytest.mark.slow
@@ -135,7 +132,7 @@ def test_a_sweep_killed_midway_resumes_and_loses_nothing(tmp_path):
     """Kill a 3-job sweep once its first job is complete; rerun the same command."""
     args = [
         "-m",
-        "mc.n_crossbars=300000",
+        "mc.n_crossbars=200000",
         "mc.chunk_size=50000",
         "mc.progress=false",
         "training.beta=2e7",
