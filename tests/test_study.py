@@ -129,6 +129,23 @@ def test_results_do_not_depend_on_chunk_size(compose_cfg, tmp_path, small_job):
     )
 
 
+def test_float64_runs_in_its_own_mode_and_leaves_float32_alone(compose_cfg, tmp_path, small_job):
+    """The basic launcher runs a sweep's jobs in one process: precision must not leak."""
+    import jax
+
+    x64_before = jax.config.jax_enable_x64
+    s64 = run_study(compose_cfg(*SMALL, "mc.precision=float64"), tmp_path / "f64", echo=None)
+    assert s64["params"]["mc"]["precision"] == "float64"
+    assert pd.read_parquet(tmp_path / "f64" / RESULTS)["final_error"].dtype == np.float64
+    assert jax.config.jax_enable_x64 == x64_before
+    run_study(compose_cfg(*SMALL), tmp_path / "f32", echo=None)
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(small_job[0] / RESULTS),
+        pd.read_parquet(tmp_path / "f32" / RESULTS),
+        check_exact=True,
+    )
+
+
 def test_rerun_skips_a_complete_job_and_touches_nothing(compose_cfg, small_job, capsys):
     out, summary, _ = small_job
     before = _state(out)
