@@ -156,7 +156,9 @@ def test_a_sweep_killed_midway_resumes_and_loses_nothing(tmp_path):
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
     first = _jobs(sweep)
-    assert 1 <= len(first) < 3, "the sweep should have been stopped midway"
+    if len(first) == 3:  # a machine fast enough to finish 2 jobs in one 50 ms poll
+        pytest.skip("the sweep finished before it could be stopped midway")
+    assert len(first) >= 1
     kept = {
         name: {
             f: (os.stat(d / f).st_mtime_ns, _digest(d / f))
