@@ -45,9 +45,11 @@ __all__ = ["config_hash", "flatten", "format_summary", "run_study"]
 
 SUPERSEDED = ".superseded"  # where results of a replaced configuration are kept
 
-# Execution settings that do not change any result (crossbar i's outcome does not depend on
-# the chunk size): a rerun that changes only these resumes instead of recomputing.
-_NOT_HASHED = ("mc.chunk_size",)
+# Left out of the config hash, so that a rerun that changes only these resumes instead of
+# recomputing: the chunk size changes no result (crossbar i's outcome does not depend on it),
+# and the curve is identified by its content (device.curve_sha256), not by where the file lies
+# (a moved checkout, another mount point on a cluster node).
+_NOT_HASHED = ("mc.chunk_size", "device.curve")
 
 
 def flatten(tree: dict, prefix: str = "") -> dict:

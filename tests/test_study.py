@@ -156,6 +156,24 @@ def test_rerun_skips_a_complete_job_and_touches_nothing(compose_cfg, small_job, 
     assert _state(out) == before
 
 
+def test_the_curve_is_hashed_by_content_not_by_path(compose_cfg, tmp_path, capsys):
+    from crossbar_jax.config import default_curve_path
+
+    copy = tmp_path / "elsewhere" / "curve.csv"
+    copy.parent.mkdir()
+    copy.write_bytes(default_curve_path().read_bytes())
+    out = tmp_path / "job"
+    first = run_study(compose_cfg(*SMALL), out, echo=None)
+    assert (
+        run_study(compose_cfg(*SMALL, f"device.curve={copy}"), out)["config_hash"]
+        == (first["config_hash"])
+    )
+    assert "skipping" in capsys.readouterr().out
+    copy.write_text(copy.read_text().replace("e-07", "e-06", 1))  # another curve, same path
+    changed = run_study(compose_cfg(*SMALL, f"device.curve={copy}"), out, echo=None)
+    assert changed["config_hash"] != first["config_hash"]
+
+
 def test_a_different_configuration_sets_the_old_results_aside(compose_cfg, tmp_path, capsys):
     """The same folder reused for another configuration: nothing is lost or overwritten."""
     first = run_study(compose_cfg(*SMALL), tmp_path, echo=None)
