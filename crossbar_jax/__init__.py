@@ -7,7 +7,7 @@ from crossbar_jax.engine import CrossbarState, TrainParams, TrainResult, train
 from crossbar_jax.evaluate import UNDECIDED, Evaluation, evaluate, predict
 from crossbar_jax.forward import forward
 from crossbar_jax.manhattan import epoch_error, manhattan_direction, pattern_success
-from crossbar_jax.montecarlo import MonteCarloResult, run_monte_carlo
+from crossbar_jax.montecarlo import GridResult, MonteCarloResult, run_grid, run_monte_carlo
 from crossbar_jax.variation import crossbar_keys, lognormal_minmax, sample_shifts
 
 __version__ = "0.1.0"
@@ -35,6 +35,7 @@ __all__ = [
     "CrossbarState",
     "CurveError",
     "Evaluation",
+    "GridResult",
     "MonteCarloResult",
     "UNDECIDED",
     "Dataset",
@@ -47,6 +48,7 @@ __all__ = [
     "epoch_error",
     "evaluate",
     "predict",
+    "run_grid",
     "run_monte_carlo",
     "forward",
     "load_curve",

@@ -29,10 +29,12 @@ def lookup_conductance(pulses, offsets, shifts, k):
     """Conductances ``G = k * (offsets[pulses] + shifts)`` in siemens.
 
     Args:
-        pulses: (..., rows, cols) int32, each device's pulse count (index into the curve).
+        pulses: int32 pulse counts (index into the curve), any shape: (rows, cols) for one
+            crossbar, (B, rows, cols) or (rows, cols, B) for many.
         offsets: (L,) the curve minus its first point, siemens (see `curve_offsets`).
-        shifts: (..., rows, cols) device-to-device shift, siemens.
-        k: the multiplication factor (dimensionless), a traced scalar.
+        shifts: device-to-device shifts of the same shape, siemens.
+        k: the multiplication factor (dimensionless): a traced scalar, or one per crossbar
+            broadcasting against the trailing batch axis.
     """
     return k * (offsets[pulses] + shifts)
 
@@ -41,11 +43,12 @@ def apply_pulses(pulses, to_plus, to_minus, length: int):
     """One Manhattan pulse to the chosen devices, saturating at the curve's last point.
 
     Args:
-        pulses: (rows, cols) int32 pulse counts; column 2m is G+ and 2m+1 is G- of neuron m.
-        to_plus: (rows, neurons) bool, pulse device (r, 2m).
-        to_minus: (rows, neurons) bool, pulse device (r, 2m+1).
+        pulses: (rows, cols, *batch) int32 pulse counts; column 2m is G+ and 2m+1 is G- of
+            neuron m.
+        to_plus: (rows, neurons, *batch) bool, pulse device (r, 2m).
+        to_minus: (rows, neurons, *batch) bool, pulse device (r, 2m+1).
         length: L, the number of points of the curve; counts stay in 0..L-1.
     """
-    rows, neurons = to_plus.shape
-    step = jnp.stack([to_plus, to_minus], axis=-1).reshape(rows, 2 * neurons)
+    rows, neurons = to_plus.shape[:2]
+    step = jnp.stack([to_plus, to_minus], axis=2).reshape((rows, 2 * neurons) + to_plus.shape[2:])
     return jnp.minimum(pulses + step.astype(pulses.dtype), length - 1)

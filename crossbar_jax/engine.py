@@ -3,49 +3,71 @@
 One epoch of one crossbar (ALGORITHM.md): read every training pattern with the current
 conductances; if every neuron meets its target on every pattern the crossbar has converged and
 stops; otherwise the epoch's error is recorded and each device gets at most one pulse, in the sign
-of the batch gradient. `vmap` runs the crossbars side by side; a `lax.while_loop` runs the epochs
-and stops as soon as every crossbar of a chunk has converged. Crossbars that converged are frozen,
-so a crossbar's outcome never depends on the others in its batch.
+of the batch gradient. A `lax.while_loop` runs the epochs and stops as soon as every crossbar of
+a chunk has converged. Crossbars that converged are frozen, so a crossbar's outcome never depends
+on the others in its batch.
+
+Layout, for speed on CPUs and GPUs alike: the crossbars sit on the last axis ("lanes") of every
+array, (rows, cols, B), and every step is elementwise across lanes, so the compiler vectorises
+over crossbars and a crossbar's floats are the same whatever the batch. Per epoch, XLA runs one
+fused loop per neuron that reads the conductances and writes one number per crossbar, the
+neuron's *update code* (convergence bit and the sign of each synapse's update), and one short
+loop that applies the pulses. Chunks are sharded over all local JAX devices (`batch_mesh`).
 """
 
 from __future__ import annotations
 
-from functools import partial
+from functools import cache, partial
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 
-from crossbar_jax.device import apply_pulses, curve_offsets, lookup_conductance
-from crossbar_jax.forward import forward, pattern_voltages
-from crossbar_jax.manhattan import epoch_error, manhattan_direction, pattern_success
+from crossbar_jax.device import curve_offsets, lookup_conductance
+from crossbar_jax.forward import activations, chain_sum, neuron_logic_currents, pattern_voltages
+from crossbar_jax.manhattan import residual_misses, residual_success, residuals, update_signs
 from crossbar_jax.validation import check_positive_int, check_train_params, resolve_dtype
 
-__all__ = ["TrainParams", "CrossbarState", "TrainResult", "train", "train_chunk"]
+__all__ = [
+    "TrainParams",
+    "CrossbarState",
+    "TrainResult",
+    "train",
+    "train_chunk",
+    "batch_mesh",
+    "ERRORS_MODES",
+]
 
 DEFAULT_CHUNK = 65536
+ERRORS_MODES = ("all", "last")
 
 
 class TrainParams(NamedTuple):
-    """Physical parameters, traced so that a sweep over them does not recompile."""
+    """Physical parameters, traced so that a sweep over them does not recompile.
 
-    beta: jax.Array  # () float, 1/ampere: tanh(beta * I)
-    positive_target: jax.Array  # () float, t+ in (-1, 1)
-    negative_target: jax.Array  # () float, t- in (-1, t+)
-    k: jax.Array  # () float, dimensionless multiplication factor of the conductances
+    beta, the targets and k are scalars, or one value per crossbar (B,) (a parameter grid run
+    as one batch); v0 and v1 are scalars.
+    """
+
+    beta: jax.Array  # () or (B,) float, 1/ampere: tanh(beta * I)
+    positive_target: jax.Array  # () or (B,) float, t+ in (-1, 1)
+    negative_target: jax.Array  # () or (B,) float, t- in (-1, t+)
+    k: jax.Array  # () or (B,) float, dimensionless multiplication factor of the conductances
     v0: jax.Array  # () float, volts for input bit 0
     v1: jax.Array  # () float, volts for input bit 1
 
 
 class CrossbarState(NamedTuple):
-    """What the epoch loop carries for a batch of B crossbars."""
+    """What the epoch loop carries for a batch of B crossbars (batch on the last axis)."""
 
-    pulses: jax.Array  # (B, rows, cols) int32, each device's pulse count (index into the curve)
+    pulses: jax.Array  # (rows, cols, B) int32, each device's pulse count (index into the curve)
     done: jax.Array  # (B,) bool, converged at some epoch so far
     epoch: jax.Array  # (B,) int32, the epoch (1-based) at which it converged; 0 while not
     last_error: jax.Array  # (B,) float, error of the last epoch evaluated (0 once converged)
-    errors: jax.Array  # (B, epochs) float, error of each epoch whose update was applied, else NaN
+    errors: jax.Array  # (epochs, B) float, error of each epoch whose update was applied, else NaN
 
 
 class TrainResult(NamedTuple):
@@ -59,55 +81,168 @@ class TrainResult(NamedTuple):
     final_error: np.ndarray  # (B,) float, error of the last epoch evaluated (0 if converged)
 
 
-def _crossbar_epoch(pulses, shifts, offsets, voltages, labels, p: TrainParams):
-    """Evaluate one crossbar: (converged, error, synapse directions (rows, M))."""
-    g = lookup_conductance(pulses, offsets, shifts, p.k)
-    f, x = forward(voltages, g, p.beta)
-    success = pattern_success(f, labels, p.positive_target, p.negative_target)
-    err = epoch_error(f, labels, success, p.positive_target, p.negative_target)
-    direction = manhattan_direction(f, x, labels, voltages, p.positive_target, p.negative_target)
-    return jnp.all(success), err, direction
+def _rows_per_code(dtype) -> int:
+    """Rows whose two update bits fit one code word (with the convergence bit).
+
+    The code is built in the working float type, exact for integers below 2^(mantissa+1), and
+    decoded as int32; 11 rows for float32, 15 for float64.
+    """
+    return min(np.finfo(dtype).nmant // 2, 15)
 
 
-def train_chunk(shifts, offsets, patterns, labels, params: TrainParams, *, epochs: int,
-                record_errors: bool = True) -> CrossbarState:
+def _lanes(g):
+    """(rows, cols, B) -> nested lists [r][c] of (B,) lanes."""
+    return [[g[r, c] for c in range(g.shape[1])] for r in range(g.shape[0])]
+
+
+def _neuron_residuals(lanes, voltages, labels, p: TrainParams, m: int):
+    """Neuron m's beta*I and residuals T - f, lists over patterns of (B,) lanes."""
+    rows = len(lanes)
+    currents = neuron_logic_currents(
+        voltages, [lanes[r][2 * m] for r in range(rows)], [lanes[r][2 * m + 1] for r in range(rows)]
+    )
+    xs, ds = [], []
+    for q, i in enumerate(currents):
+        f, x = activations(i, p.beta)
+        xs.append(x)
+        # Everything downstream reads T - f, never f: each tanh then has one consumer (see
+        # `residual_success`), which keeps it inside the neuron's fused loop.
+        ds.append(residuals(f, labels[q, m], p.positive_target, p.negative_target))
+    return xs, ds
+
+
+def _update_codes(g, voltages, labels, p: TrainParams, unit):
+    """Each neuron's update code for this epoch: a list (neurons) of lists (row blocks) of (B,).
+
+    Bit 0 is set when the neuron meets its target on every pattern; bits 2r+1 and 2r+2 (r
+    counted within the block) when synapse (r, m) is to be potentiated (pulse G+) or depressed
+    (pulse G-). Each code is divided by `unit`, a runtime 1.0: the division is exact, but XLA
+    counts it as expensive, so it computes the neuron's whole epoch (currents, tanh, sech^2,
+    gradient signs) once per crossbar in one fused loop, instead of re-inlining it into every
+    consumer of the code.
+    """
+    rows, cols = g.shape[:2]
+    block = _rows_per_code(g.dtype)
+    lanes = _lanes(g)
+    codes = []
+    for m in range(cols // 2):
+        xs, ds = _neuron_residuals(lanes, voltages, labels, p, m)
+        conv = residual_success(ds[0], labels[0, m])
+        for q in range(1, len(ds)):
+            conv = conv & residual_success(ds[q], labels[q, m])
+        signs = update_signs(voltages, ds, xs)
+        blocks = []
+        for r0 in range(0, rows, block):
+            code = jnp.where(conv, 1.0, 0.0).astype(g.dtype)
+            for r in range(r0, min(r0 + block, rows)):
+                bit = 2 * (r - r0) + 1
+                code = code + jnp.where(
+                    signs[r] > 0, 2.0**bit, jnp.where(signs[r] < 0, 2.0 ** (bit + 1), 0.0)
+                )
+            blocks.append(code / unit)
+        codes.append(blocks)
+    return codes
+
+
+def _epoch_error(g, voltages, labels, p: TrainParams, unit):
+    """The epoch error of every crossbar (B,), summed over patterns then neurons as
+    `epoch_error` does."""
+    lanes = _lanes(g)
+    # With the error history on, XLA shares each tanh between this and the update codes by
+    # materialising it (12 small loops); measured faster than recomputing them here.
+    per_neuron = [
+        _neuron_residuals(lanes, voltages, labels, p, m)[1] for m in range(g.shape[1] // 2)
+    ]
+    misses = []
+    for q in range(voltages.shape[0]):
+        for m, ds in enumerate(per_neuron):
+            ok = residual_success(ds[q], labels[q, m])
+            misses.append(residual_misses(ds[q], labels[q, m], ok))
+    return chain_sum(misses) / unit
+
+
+def _pulse_steps(codes, rows: int, cols: int, dtype):
+    """Decode the update codes: (converged (B,) bool, steps (rows, cols, B) int32 in {0, 1})."""
+    block = _rows_per_code(dtype)
+    ints = [[c.astype(jnp.int32) for c in blocks] for blocks in codes]
+    conv = (ints[0][0] & 1) == 1
+    for blocks in ints[1:]:
+        conv = conv & ((blocks[0] & 1) == 1)
+    # word[r, c]: the code holding device (r, c)'s bit; shift[r, c]: where the bit sits.
+    by_block = jnp.stack(
+        [jnp.stack([ints[c // 2][b] for c in range(cols)]) for b in range(len(codes[0]))]
+    )  # (blocks, cols, B)
+    word = by_block[np.arange(rows) // block] if len(codes[0]) > 1 else by_block
+    shift = np.array(
+        [[2 * (r % block) + 1 + c % 2 for c in range(cols)] for r in range(rows)], np.int32
+    )[:, :, None]
+    return conv, (word >> shift) & 1
+
+
+def train_chunk(
+    shifts,
+    offsets,
+    patterns,
+    labels,
+    params: TrainParams,
+    *,
+    epochs: int,
+    errors: str = "all",
+    unit=None,
+) -> CrossbarState:
     """Train a batch of crossbars (pure, traceable; compose inside a jitted runner).
 
     Args:
-        shifts: (B, rows, cols) device shifts, siemens.
+        shifts: (rows, cols, B) device shifts, siemens (crossbars on the last axis).
         offsets: (L,) curve minus its first point, siemens.
         patterns: (P, rows) int8 training inputs in {0, 1}; labels: (P, M) int8 in {0, 1}.
-        params: traced physical parameters.
+        params: traced physical parameters, scalars or one per crossbar.
         epochs: E, static.
-        record_errors: keep the (B, E) error history; off, it is a (B, 0) array.
+        errors: "all" keeps the (E, B) error history; "last" computes only the error of the
+            last epoch (for `last_error`) and leaves a (0, B) history.
+        unit: a traced 1.0 of the shifts' dtype (see `_update_codes`). A constant works too, but
+            lets XLA fuse the epoch into many loops that recompute it.
     Returns:
         The final `CrossbarState`; `epoch` is still 0 for crossbars that did not converge.
     """
+    if errors not in ERRORS_MODES:
+        raise ValueError(f"errors={errors!r}: expected one of {list(ERRORS_MODES)}")
     dtype = shifts.dtype
+    rows, cols, batch = shifts.shape
     length = offsets.shape[0]
-    batch = shifts.shape[0]
+    unit = jnp.ones((), dtype) if unit is None else unit
     voltages = pattern_voltages(patterns, params.v0, params.v1).astype(dtype)
-    step = jax.vmap(_crossbar_epoch, in_axes=(0, 0, None, None, None, None))
+    labels = labels == 1  # booleans once, not a comparison per pattern and neuron in the loop
+
+    def error_of(g):
+        return _epoch_error(g, voltages, labels, params, unit)
 
     def body(carry):
         e, s = carry
-        conv, err, direction = step(s.pulses, shifts, offsets, voltages, labels, params)
-        newly = conv & ~s.done
-        done = s.done | conv
-        active = ~done
-        to_plus = (direction > 0) & active[:, None, None]
-        to_minus = (direction < 0) & active[:, None, None]
-        pulses = jax.vmap(apply_pulses, in_axes=(0, 0, 0, None))(s.pulses, to_plus, to_minus,
-                                                                 length)
-        errors = s.errors
-        if record_errors:
-            errors = errors.at[:, e].set(jnp.where(active, err, jnp.nan))
+        # Conductances once per epoch, materialised (the lookup is a gather, best done apart).
+        g = lookup_conductance(s.pulses, offsets, shifts, params.k) / unit
+        codes = _update_codes(g, voltages, labels, params, unit)
+        conv, steps = _pulse_steps(codes, rows, cols, dtype)
+        active = ~s.done
+        newly = conv & active
+        update = active & ~conv
+        pulses = jnp.minimum(s.pulses + steps * update.astype(jnp.int32), length - 1)
+        if errors == "all":
+            err = error_of(g)
+            last_error = jnp.where(active, err, s.last_error)
+            history = jax.lax.dynamic_update_index_in_dim(
+                s.errors, jnp.where(update, err, jnp.nan), e, 0
+            )
+        else:  # only the last epoch's error is reported
+            err = jax.lax.cond(e == epochs - 1, error_of, lambda g: jnp.zeros((batch,), dtype), g)
+            last_error = jnp.where(active & (e == epochs - 1), err, s.last_error)
+            history = s.errors
         return e + 1, CrossbarState(
             pulses=pulses,
-            done=done,
+            done=s.done | conv,
             epoch=jnp.where(newly, e + 1, s.epoch),
-            last_error=jnp.where(s.done, s.last_error, err),
-            errors=errors,
+            last_error=jnp.where(newly, jnp.zeros_like(last_error), last_error),
+            errors=history,
         )
 
     def cond(carry):
@@ -119,28 +254,70 @@ def train_chunk(shifts, offsets, patterns, labels, params: TrainParams, *, epoch
         done=jnp.zeros((batch,), bool),
         epoch=jnp.zeros((batch,), jnp.int32),
         last_error=jnp.full((batch,), jnp.nan, dtype),
-        errors=jnp.full((batch, epochs if record_errors else 0), jnp.nan, dtype),
+        errors=jnp.full((epochs if errors == "all" else 0, batch), jnp.nan, dtype),
     )
     _, state = jax.lax.while_loop(cond, body, (jnp.int32(0), init))
     return state
 
 
-@partial(jax.jit, static_argnames=("epochs",))
-def _train_jit(shifts, offsets, patterns, labels, params, epochs):
-    state = train_chunk(shifts, offsets, patterns, labels, params, epochs=epochs)
-    conductances = lookup_conductance(state.pulses, offsets, shifts, params.k)
+@cache
+def _mesh(devices: tuple) -> Mesh:
+    return Mesh(np.array(devices), ("batch",))
+
+
+def batch_mesh() -> Mesh:
+    """A 1-D mesh over every local JAX device; chunks are split over its "batch" axis.
+
+    On a multi-GPU node every GPU takes a share of each chunk. On a CPU, XLA shows one device
+    unless the process starts with ``XLA_FLAGS=--xla_force_host_platform_device_count=N`` (or
+    ``jax.config.update("jax_num_cpu_devices", N)`` before first use), which then runs N
+    shares in parallel threads. Results are the same for any device count.
+    """
+    return _mesh(tuple(jax.local_devices()))
+
+
+def shard_batch(fn, mesh: Mesh, n_batched: int, n_replicated: int):
+    """`fn` run per device on its share of the batch (axis 0 of the first `n_batched` inputs).
+
+    Each device runs its own epoch loop, with its own early stop, and never waits for another.
+    """
+    in_specs = (P("batch"),) * n_batched + (P(),) * n_replicated
+    return jax.shard_map(fn, mesh=mesh, in_specs=in_specs, out_specs=P("batch"), check_vma=False)
+
+
+def _train_shard(shifts, offsets, patterns, labels, params, unit, *, epochs):
+    """One device's share: batch-first (b, rows, cols) shifts in, batch-first outcomes out."""
+    s = jnp.moveaxis(shifts, 0, -1)
+    state = train_chunk(s, offsets, patterns, labels, params, epochs=epochs, unit=unit)
+    g = lookup_conductance(state.pulses, offsets, s, params.k)
     epoch = jnp.where(state.done, state.epoch, epochs)
-    return state.done, epoch, state.pulses, state.errors, conductances, state.last_error
+    return (
+        state.done,
+        epoch,
+        jnp.moveaxis(state.pulses, -1, 0),
+        state.errors.T,
+        jnp.moveaxis(g, -1, 0),
+        state.last_error,
+    )
+
+
+@cache
+def _train_executable(mesh: Mesh, epochs: int):
+    fn = shard_batch(partial(_train_shard, epochs=epochs), mesh, 1, 5)
+    return jax.jit(fn)
 
 
 def make_params(dtype, *, beta, positive_target, negative_target, k, v0=-0.1, v1=0.1):
     """`TrainParams` of the given dtype from Python numbers (no validation)."""
-    return TrainParams(*(jnp.asarray(v, dtype) for v in (beta, positive_target, negative_target,
-                                                         k, v0, v1)))
+    return TrainParams(
+        *(jnp.asarray(v, dtype) for v in (beta, positive_target, negative_target, k, v0, v1))
+    )
 
 
 def _check_shifts(shifts, rows: int, cols: int) -> np.ndarray:
-    s = np.asarray(shifts, dtype=np.float64)
+    s = np.asarray(shifts)
+    if not np.issubdtype(s.dtype, np.floating):
+        s = s.astype(np.float64)
     if s.ndim == 2:
         s = s[None]
     if s.ndim != 3 or s.shape[1:] != (rows, cols) or s.shape[0] < 1:
@@ -153,9 +330,31 @@ def _check_shifts(shifts, rows: int, cols: int) -> np.ndarray:
     return s
 
 
-def train(shifts, *, curve, patterns, labels, beta, positive_target, negative_target, k,
-          epochs: int = 50, dtype="float32", v0: float = -0.1, v1: float = 0.1,
-          chunk_size: int = DEFAULT_CHUNK, progress: bool = False) -> TrainResult:
+def chunk_layout(n: int, chunk_size: int, n_devices: int) -> tuple[int, int]:
+    """(crossbars per compiled call, number of calls) for n crossbars: every call has one shape,
+    a multiple of the device count, the last one padded."""
+    size = min(chunk_size, n)
+    size = -(-size // n_devices) * n_devices
+    return size, -(-n // size)
+
+
+def train(
+    shifts,
+    *,
+    curve,
+    patterns,
+    labels,
+    beta,
+    positive_target,
+    negative_target,
+    k,
+    epochs: int = 50,
+    dtype="float32",
+    v0: float = -0.1,
+    v1: float = 0.1,
+    chunk_size: int = DEFAULT_CHUNK,
+    progress: bool = False,
+) -> TrainResult:
     """Train a batch of crossbars in situ with the Manhattan rule (ALGORITHM.md).
 
     Args:
@@ -169,7 +368,8 @@ def train(shifts, *, curve, patterns, labels, beta, positive_target, negative_ta
         epochs: E, the most epochs to run.
         dtype: "float32", or "float64" (needs JAX's 64-bit mode).
         v0, v1: row voltages for bits 0 and 1, volts.
-        chunk_size: crossbars per compiled call; larger batches run in chunks of this size.
+        chunk_size: crossbars per compiled call; larger batches run in chunks of this size,
+            each split over all local devices.
         progress: show a progress bar over chunks.
 
     Returns:
@@ -179,39 +379,76 @@ def train(shifts, *, curve, patterns, labels, beta, positive_target, negative_ta
     from crossbar_jax.datasets import validate_dataset
 
     dt = resolve_dtype(dtype)
-    prm = check_train_params(beta=beta, positive_target=positive_target,
-                             negative_target=negative_target, k=k, epochs=epochs, v0=v0, v1=v1)
+    prm = check_train_params(
+        beta=beta,
+        positive_target=positive_target,
+        negative_target=negative_target,
+        k=k,
+        epochs=epochs,
+        v0=v0,
+        v1=v1,
+    )
     chunk_size = check_positive_int(chunk_size, "chunk_size")
     g = validate_curve(curve)
     x, y = validate_dataset(patterns, labels, key="training set")
     rows, cols = x.shape[1], 2 * y.shape[1]
     s = _check_shifts(shifts, rows, cols)
 
-    params = make_params(dt, **{k_: prm[k_] for k_ in ("beta", "positive_target",
-                                                       "negative_target", "k", "v0", "v1")})
-    offsets = curve_offsets(g, dt)
-    xj, yj = jnp.asarray(x), jnp.asarray(y)
-    outs = [
-        _train_jit(jnp.asarray(chunk, dt), offsets, xj, yj, params, prm["epochs"])
-        for chunk in _chunks(s, chunk_size, progress)
-    ]
+    params = make_params(
+        dt,
+        **{k_: prm[k_] for k_ in ("beta", "positive_target", "negative_target", "k", "v0", "v1")},
+    )
+    mesh = batch_mesh()
+    fn = _train_executable(mesh, prm["epochs"])
+    sharding = NamedSharding(mesh, P("batch"))
+    consts = (curve_offsets(g, dt), jnp.asarray(x), jnp.asarray(y), params, jnp.ones((), dt))
     b = s.shape[0]
-    fields = [np.concatenate([np.asarray(o[i]) for o in outs])[:b] for i in range(6)]
-    return TrainResult(*fields)
+    size, n_chunks = chunk_layout(b, chunk_size, mesh.size)
+    out = TrainResult(
+        converged=np.empty(b, bool),
+        epoch=np.empty(b, np.int32),
+        pulses=np.empty((b, rows, cols), np.int32),
+        errors=np.empty((b, prm["epochs"]), dt),
+        conductances=np.empty((b, rows, cols), dt),
+        final_error=np.empty(b, dt),
+    )
+    for start, res in _pipeline(
+        range(n_chunks),
+        progress,
+        lambda c: fn(jax.device_put(_padded(s, c * size, size, dt), sharding), *consts),
+    ):
+        for field, value in zip(out, res, strict=True):
+            part = value[: b - start * size]
+            field[start * size : start * size + len(part)] = part
+    return out
 
 
-def _chunks(s: np.ndarray, chunk_size: int, progress: bool):
-    """Split (B, ...) into equal chunks (the last zero-padded) so every call has one shape."""
-    b = s.shape[0]
-    size = min(chunk_size, b)
-    n = -(-b // size)
-    it = range(n)
-    if progress and n > 1:
+def _padded(s: np.ndarray, start: int, size: int, dt) -> np.ndarray:
+    """Rows start..start+size of `s` as `dt`, zero-padded (padding lanes train and are dropped)."""
+    chunk = np.asarray(s[start : start + size], dt)
+    if chunk.shape[0] < size:
+        pad = np.full((size - chunk.shape[0],) + s.shape[1:], 1e-8, dt)
+        chunk = np.concatenate([chunk, pad])
+    return chunk
+
+
+def _pipeline(chunks, progress: bool, launch, depth: int = 2):
+    """Yield (chunk index, NumPy outputs) in order, keeping `depth` chunks in flight.
+
+    JAX dispatches asynchronously: while the host copies one chunk's results, the devices
+    already run the next, and at most `depth` chunks' buffers are alive at once.
+    """
+    chunks = list(chunks)
+    it = chunks
+    if progress and len(chunks) > 1:
         from tqdm.auto import tqdm
 
-        it = tqdm(it, desc="chunks", unit="chunk")
-    for i in it:
-        chunk = s[i * size : (i + 1) * size]
-        if chunk.shape[0] < size:
-            chunk = np.concatenate([chunk, np.full((size - chunk.shape[0],) + s.shape[1:], 1e-8)])
-        yield chunk
+        it = tqdm(chunks, desc="chunks", unit="chunk")
+    pending = []
+    for c in it:
+        pending.append((c, launch(c)))
+        if len(pending) > depth:
+            c0, res = pending.pop(0)
+            yield c0, [np.asarray(r) for r in res]
+    for c0, res in pending:
+        yield c0, [np.asarray(r) for r in res]

@@ -3,13 +3,36 @@
 Input bits become row voltages, each column's current is the sum of voltage times conductance
 (Ohm's and Kirchhoff's laws), each neuron reads the difference of its two columns, and its
 output is ``tanh(beta * I)``.
+
+The array functions take one crossbar, (rows, cols) conductances, or many with the crossbars on
+extra trailing axes, (rows, cols, B). The batch runner calls the entry-wise core,
+`neuron_logic_currents`, on per-crossbar "lanes" (arrays of shape (B,)): every operation is then
+elementwise across crossbars, which XLA vectorises and fuses into one loop per neuron.
 """
 
 from __future__ import annotations
 
 import jax.numpy as jnp
+from jax import lax
 
-__all__ = ["ordered_sum", "pattern_voltages", "column_currents", "logic_currents", "activations", "forward"]
+__all__ = [
+    "ordered_sum",
+    "chain_sum",
+    "pattern_voltages",
+    "neuron_logic_currents",
+    "column_currents",
+    "logic_currents",
+    "activations",
+    "forward",
+]
+
+
+def chain_sum(terms):
+    """``((t0 + t1) + t2) + ...``: a fixed left-to-right chain of additions."""
+    total = terms[0]
+    for t in terms[1:]:
+        total = total + t
+    return total
 
 
 def ordered_sum(x, axis: int):
@@ -19,11 +42,7 @@ def ordered_sum(x, axis: int):
     different batch sizes; a written-out chain is not, so a crossbar's floats do not depend on
     the batch or chunk it runs in. The axes summed here have a handful of elements.
     """
-    x = jnp.moveaxis(x, axis, 0)
-    total = x[0]
-    for i in range(1, x.shape[0]):
-        total = total + x[i]
-    return total
+    return chain_sum([lax.index_in_dim(x, i, axis, keepdims=False) for i in range(x.shape[axis])])
 
 
 def pattern_voltages(patterns, v0, v1):
@@ -31,14 +50,43 @@ def pattern_voltages(patterns, v0, v1):
     return jnp.where(patterns == 1, v1, v0)
 
 
+def neuron_logic_currents(voltages, g_plus, g_minus):
+    """One neuron's logic current ``I(p) = sum_r v_r(p) G+[r] - sum_r v_r(p) G-[r]`` (amperes).
+
+    Args:
+        voltages: (P, rows) volts.
+        g_plus, g_minus: the neuron's two columns, sequences over rows of conductances in
+            siemens (scalars, or per-crossbar arrays of one shape).
+    Returns:
+        A list over patterns of currents, each shaped like one conductance.
+    """
+    n_patterns, rows = voltages.shape
+    return [
+        chain_sum([voltages[p, r] * g_plus[r] for r in range(rows)])
+        - chain_sum([voltages[p, r] * g_minus[r] for r in range(rows)])
+        for p in range(n_patterns)
+    ]
+
+
 def column_currents(voltages, conductances):
-    """Column currents ``i_c = sum_r v_r G[r, c]`` in amperes: (P, rows) x (rows, cols) -> (P, cols)."""
-    return ordered_sum(voltages[:, :, None] * conductances[None, :, :], axis=1)
+    """Column currents ``i_c = sum_r v_r G[r, c]`` in amperes.
+
+    Args:
+        voltages: (P, rows) volts.
+        conductances: (rows, cols, *batch) siemens.
+    Returns:
+        (P, cols, *batch).
+    """
+    v = jnp.reshape(voltages, voltages.shape + (1,) * (conductances.ndim - 1))
+    return ordered_sum(v * conductances[None], axis=1)
 
 
 def logic_currents(currents):
-    """Differential neuron currents ``I_m = i_{2m} - i_{2m+1}`` (amperes): (P, cols) -> (P, M)."""
-    return currents[..., 0::2] - currents[..., 1::2]
+    """Differential neuron currents ``I_m = i_{2m} - i_{2m+1}`` (amperes).
+
+    (P, cols, *batch) -> (P, M, *batch).
+    """
+    return currents[:, 0::2] - currents[:, 1::2]
 
 
 def activations(logic, beta):
@@ -48,5 +96,13 @@ def activations(logic, beta):
 
 
 def forward(voltages, conductances, beta):
-    """Outputs of every neuron for every pattern: (f, beta*I), each (P, M)."""
+    """Outputs of every neuron for every pattern: (f, beta*I), each (P, M, *batch).
+
+    The same floats as `neuron_logic_currents` then `activations`.
+
+    Args:
+        voltages: (P, rows) volts.
+        conductances: (rows, cols, *batch) siemens; column 2m is G+ and 2m+1 is G- of neuron m.
+        beta: activation gain in 1/ampere, a scalar or one per crossbar (*batch).
+    """
     return activations(logic_currents(column_currents(voltages, conductances)), beta)

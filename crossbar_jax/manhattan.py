@@ -3,6 +3,10 @@
 The batch gradient of the squared output error with respect to the weights is reduced to its
 sign: every device gets at most one identical pulse per epoch (Prezioso et al., Nature 2015).
 A positive sign potentiates the synapse by pulsing G+, a negative sign pulses G- instead.
+
+Like `crossbar_jax.forward`, every function takes one crossbar's (P, M) arrays, or many
+crossbars' (P, M, *batch) arrays with the batch on trailing axes. Sums and minima over patterns
+are written as fixed chains, so a crossbar's floats never depend on its batch.
 """
 
 from __future__ import annotations
@@ -10,13 +14,19 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
-from crossbar_jax.forward import ordered_sum
+from crossbar_jax.forward import chain_sum, ordered_sum
 
 __all__ = [
     "SECH2_ZERO_ABOVE",
     "pattern_success",
+    "residuals",
+    "residual_success",
     "epoch_error",
+    "residual_misses",
+    "residual_error",
+    "sech2_ratios",
     "relative_sech2",
+    "update_signs",
     "manhattan_direction",
 ]
 
@@ -40,48 +50,137 @@ def _cosh2_overflow_threshold() -> float:
 SECH2_ZERO_ABOVE = _cosh2_overflow_threshold()
 
 
+def _per_pattern(a, like):
+    """A (P, M) label-shaped array broadcast against (P, M, *batch) values."""
+    a = jnp.asarray(a)
+    return jnp.reshape(a, a.shape + (1,) * (jnp.ndim(like) - a.ndim))
+
+
+def _is_one(labels, like):
+    """Labels as booleans (label 1), broadcast against `like`; bool labels are used as given."""
+    labels = jnp.asarray(labels)
+    one = labels if labels.dtype == jnp.bool_ else labels == 1
+    return _per_pattern(one, like)
+
+
 def pattern_success(f, labels, positive_target, negative_target):
     """Whether each neuron meets its target on each pattern: f > t+ for label 1, f < t- for 0."""
-    return jnp.where(labels == 1, f > positive_target, f < negative_target)
+    one = _per_pattern(labels, f) == 1
+    return jnp.where(one, f > positive_target, f < negative_target)
+
+
+def residuals(f, labels, positive_target, negative_target):
+    """``T - f``: each output's distance to its target (t+ for label 1, t- for label 0).
+
+    Labels are 0/1, or booleans (True for label 1).
+    """
+    return jnp.where(_is_one(labels, f), positive_target - f, negative_target - f)
+
+
+def residual_success(d, labels):
+    """`pattern_success` from the residuals ``d = T - f``: d < 0 for label 1, d > 0 for 0.
+
+    Labels may be given as booleans (True for label 1), as the batch runner does.
+
+    ``f > t+`` holds exactly when the float ``t+ - f`` is negative (a difference of floats is
+    exact in sign), so this is the same test. The batch runner uses it so that each tanh has a
+    single consumer, which lets XLA keep the whole epoch of a crossbar in one fused loop.
+    """
+    return jnp.where(_is_one(labels, d), d < 0, d > 0)
 
 
 def epoch_error(f, labels, success, positive_target, negative_target):
-    """Total error of an epoch: (t+ - f) over failed 1-labels plus (f - t-) over failed 0-labels."""
-    miss = jnp.where(labels == 1, positive_target - f, f - negative_target)
-    miss = jnp.where(success, jnp.zeros_like(f), miss)
-    return ordered_sum(miss.reshape(-1), axis=0)
+    """Total error of an epoch: (t+ - f) over failed 1-labels plus (f - t-) over failed 0-labels.
+
+    Summed over patterns then neurons in row-major order, as a chain: (P, M, *batch) -> (*batch).
+    """
+    return residual_error(residuals(f, labels, positive_target, negative_target), labels, success)
+
+
+def residual_misses(d, labels, success):
+    """Each output's contribution to the epoch error, from the residuals ``d = T - f``.
+
+    t+ - f is d and f - t- is -d, exactly; 0 where the output meets its target.
+    """
+    return jnp.where(success, jnp.zeros_like(d), jnp.where(_is_one(labels, d), d, -d))
+
+
+def residual_error(d, labels, success):
+    """`epoch_error` from the residuals ``d = T - f``."""
+    miss = residual_misses(d, labels, success)
+    return ordered_sum(jnp.reshape(miss, (-1,) + miss.shape[2:]), axis=0)
+
+
+def sech2_ratios(xs):
+    """`relative_sech2` of one neuron, entry-wise: xs is a list over patterns of beta*I values
+    (scalars or per-crossbar arrays); returns the list of ratios."""
+    a = [jnp.abs(x) for x in xs]
+    live = [ap <= SECH2_ZERO_ABOVE for ap in a]
+    a_min = jnp.where(live[0], a[0], jnp.inf)
+    for ap, lp in zip(a[1:], live[1:], strict=True):
+        a_min = jnp.minimum(a_min, jnp.where(lp, ap, jnp.inf))
+    a_min = jnp.where(jnp.isfinite(a_min), a_min, jnp.zeros_like(a_min))
+    e_min = jnp.exp(-2.0 * a_min)
+    ratios = []
+    for ap, lp in zip(a, live, strict=True):
+        # Dead terms are zeroed before u meets e_min: the product of a select and an
+        # exponential is not the product of two exponentials, which XLA's simplifier would
+        # fold into one exponential of the sum (different rounding).
+        u = jnp.where(lp, jnp.exp(-2.0 * (ap - a_min)), jnp.zeros_like(ap))
+        ratios.append(u * ((1.0 + e_min) / (1.0 + u * e_min)) ** 2)
+    return ratios
 
 
 def relative_sech2(x):
-    """``sech^2(x_p) / max_p sech^2(x_p)`` per neuron, over patterns (axis 0); (P, M).
+    """``sech^2(x_p) / max_p sech^2(x_p)`` per neuron, over patterns (axis 0); (P, M, *batch).
 
     The Manhattan rule needs only the sign of ``sum_p (T - f) sech^2(beta I) v``, so a common
     positive factor per neuron can be divided out. Scaling by the largest term keeps the
     dominant contributions of order 1 in float32, where ``1/cosh^2`` underflows or overflows
     for |x| above ~44, and it never overflows. Terms the float64 reference has at exactly 0
     (|x| > `SECH2_ZERO_ABOVE`) are 0 here too.
+
+    With ``u = e^{-2(a - a_min)}`` (at most 1) and ``E = e^{-2 a_min}``, ``e^{-2a} = u E`` and
+    ``sech^2(a) / sech^2(a_min) = u ((1 + E) / (1 + u E))^2``: one exponential per pattern.
     """
-    a = jnp.abs(x)
-    live = a <= SECH2_ZERO_ABOVE
-    a_live = jnp.where(live, a, jnp.inf)
-    a_min = jnp.min(a_live, axis=0, keepdims=True)
-    a_min = jnp.where(jnp.isfinite(a_min), a_min, jnp.zeros_like(a_min))
-    # sech^2(a) = 4 e^{-2a} / (1 + e^{-2a})^2, divided by the same at a_min.
-    ratio = jnp.exp(-2.0 * (a - a_min)) * ((1.0 + jnp.exp(-2.0 * a_min)) / (1.0 + jnp.exp(-2.0 * a))) ** 2
-    return jnp.where(live, ratio, jnp.zeros_like(ratio))
+    per_neuron = [sech2_ratios([x[p, m] for p in range(x.shape[0])]) for m in range(x.shape[1])]
+    return jnp.stack([jnp.stack([r[p] for r in per_neuron]) for p in range(x.shape[0])])
+
+
+def update_signs(voltages, ds, xs):
+    """One neuron's Manhattan update, entry-wise: ``sign(sum_p v_r(p) (T - f_p) sech^2 ratio)``.
+
+    Args:
+        voltages: (P, rows) volts.
+        ds: list over patterns of residuals ``T - f``; xs: list over patterns of beta * I.
+    Returns:
+        A list over rows of signs in {-1, 0, +1}: +1 pulses G+ of synapse r, -1 pulses G-.
+    """
+    deltas = [d * q for d, q in zip(ds, sech2_ratios(xs), strict=True)]
+    n_patterns, rows = voltages.shape
+    return [
+        jnp.sign(chain_sum([voltages[p, r] * deltas[p] for p in range(n_patterns)]))
+        for r in range(rows)
+    ]
 
 
 def manhattan_direction(f, x, labels, voltages, positive_target, negative_target):
-    """Sign of the batch weight gradient for every synapse: (rows, M) in {-1, 0, +1}.
+    """Sign of the batch weight gradient for every synapse: (rows, M, *batch) in {-1, 0, +1}.
 
     ``delta_m(p) = (T_m(p) - f_m(p)) beta sech^2(beta I_m(p))``, ``Delta[m, r] = sum_p delta_m(p)
     v_r(p)``, and ``dW[r, m] = sign(Delta[m, r])``. beta > 0 and the per-neuron scale of
     `relative_sech2` do not change the sign, so neither is applied.
 
     Args:
-        f: (P, M) neuron outputs; x: (P, M) beta * I; labels: (P, M) in {0, 1};
+        f: (P, M, *batch) neuron outputs; x: (P, M, *batch) beta * I; labels: (P, M) in {0, 1};
         voltages: (P, rows) volts.
     """
-    target = jnp.where(labels == 1, positive_target, negative_target)
-    delta = (target - f) * relative_sech2(x)
-    return jnp.sign(ordered_sum(voltages[:, :, None] * delta[:, None, :], axis=0))
+    d = residuals(f, labels, positive_target, negative_target)
+    n_patterns = f.shape[0]
+    per_neuron = [
+        update_signs(
+            voltages, [d[p, m] for p in range(n_patterns)], [x[p, m] for p in range(n_patterns)]
+        )
+        for m in range(f.shape[1])
+    ]
+    return jnp.stack([jnp.stack(signs) for signs in per_neuron], axis=1)
