@@ -38,6 +38,7 @@ __all__ = [
     "DatasetConfig",
     "DeviceConfig",
     "MonteCarloConfig",
+    "ReportConfig",
     "ShiftConfig",
     "SplitConfig",
     "StudyConfig",
@@ -130,6 +131,14 @@ class MonteCarloConfig:
 
 
 @dataclass
+class ReportConfig:
+    """Figures and report.md of a run; they change no result and are not in the config hash."""
+
+    figures: bool = True  # figures/ and report.md in every job folder
+    crossbars: list[int] | None = None  # crossbars to inspect; None: first converged, first failed
+
+
+@dataclass
 class StudyConfig:
     """One parameter point of the study; a multirun sweeps some of these keys."""
 
@@ -138,6 +147,7 @@ class StudyConfig:
     training: TrainingConfig = field(default_factory=TrainingConfig)
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
     mc: MonteCarloConfig = field(default_factory=MonteCarloConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
 
 
 _DIRNAME_MAX = 96  # characters kept readable; file names may not exceed 255 bytes

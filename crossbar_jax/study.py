@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
-from crossbar_jax.config import StudySpec, validate_config
+from crossbar_jax.config import ConfigError, StudySpec, validate_config
 from crossbar_jax.outputs import (
     RESULTS,
     SUMMARY,
@@ -235,9 +235,31 @@ def run_study(
         "job": job,
         "versions": _versions(platform),
     }
+    if cfg.report.figures:
+        # Before summary.json: a job killed while drawing is not taken as complete.
+        _figures_and_report(out, frame, summary, spec, cfg.report.crossbars)
     write_json(out / SUMMARY, summary)
     say(format_summary(summary, out))
     return summary
+
+
+def _figures_and_report(
+    out: Path, frame: pd.DataFrame, summary: dict, spec: StudySpec, crossbars
+) -> None:
+    """figures/ and report.md, with the trajectories of a few crossbars replayed from their keys."""
+    from crossbar_jax.history import pick_crossbars, record_summary_history
+    from crossbar_jax.report import make_run_outputs
+
+    n = len(frame)
+    if crossbars:
+        ids = [int(i) for i in crossbars]
+        bad = [i for i in ids if not 0 <= i < n]
+        if bad:
+            raise ConfigError(f"report.crossbars={list(crossbars)}: indices must be in [0, {n})")
+    else:
+        ids = pick_crossbars(frame["converged"].to_numpy(), frame["crossbar"].to_numpy())
+    history = record_summary_history(summary, ids, curve=spec.curve) if len(ids) else None
+    make_run_outputs(out, frame, summary, history=history)
 
 
 def _g(x) -> str:

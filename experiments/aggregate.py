@@ -13,6 +13,7 @@ import sys
 
 import pandas as pd
 
+from crossbar_jax.report import make_sweep_outputs
 from crossbar_jax.sweep import aggregate, write_sweep
 
 
@@ -27,6 +28,7 @@ def main(argv=None) -> int:
         return 1
     parquet, csv = write_sweep(df, args.multirun_dir)
     swept = df.attrs["swept"]
+    outputs = make_sweep_outputs(args.multirun_dir, df, swept)
     shown = [
         *swept,
         "convergence_rate",
@@ -38,7 +40,7 @@ def main(argv=None) -> int:
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(df[shown].to_string(index=False, float_format=lambda x: f"{x:.4g}"))
     print(f"{len(df)} jobs; swept: {', '.join(swept) or 'nothing'}")
-    print(f"wrote {parquet} and {csv}")
+    print(f"wrote {parquet}, {csv} and {outputs['report']} (figures in figures/)")
     return 0
 
 

@@ -42,6 +42,9 @@ def compose_cfg():
     import crossbar_jax.config  # noqa: F401  registers the schema, as the app does
 
     def _compose(*overrides: str, return_hydra_config: bool = False):
+        # Figures take seconds per job; tests that want them say report.figures=true.
+        if not any(o.startswith("report.figures") for o in overrides):
+            overrides = ("report.figures=false", *overrides)
         with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
             return compose(
                 config_name="config",

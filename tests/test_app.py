@@ -21,7 +21,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 APP = REPO / "experiments" / "convergence.py"
 AGGREGATE = REPO / "experiments" / "aggregate.py"
-TINY = ["mc.n_crossbars=64", "mc.progress=false"]
+TINY = ["mc.n_crossbars=64", "mc.progress=false", "report.figures=false"]
 
 
 def _env() -> dict:
@@ -135,6 +135,7 @@ def test_a_sweep_killed_midway_resumes_and_loses_nothing(tmp_path):
         "mc.n_crossbars=200000",
         "mc.chunk_size=50000",
         "mc.progress=false",
+        "report.figures=false",
         "training.beta=2e7",
         "device.k=10,11,12",
     ]

@@ -99,6 +99,14 @@ def test_outputs_of_one_job(small_job):
     assert "converged" in printed and "95% CI" in printed and "trainings/s" in printed
     assert len(printed.splitlines()) <= 24
     assert not list(out.glob(".*.tmp"))
+    # figures and report.md beside the results (report.figures defaults to true)
+    pngs = sorted((out / "figures").glob("*.png"))
+    names = {p.name for p in pngs}
+    assert {"epoch_histogram.png", "kaplan_meier.png", "test_accuracy.png"} <= names
+    assert any(n.startswith("crossbar_") for n in names)  # trajectories of inspected crossbars
+    assert all(p.stat().st_size > 10_000 for p in pngs)
+    report = (out / "report.md").read_text()
+    assert "kaplan_meier.png" in report and "convergence" in report.lower()
 
 
 def test_no_crossbar_converged_gives_null_quantiles(compose_cfg, tmp_path):
