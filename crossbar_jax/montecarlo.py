@@ -226,35 +226,40 @@ def _check_seed(seed) -> int:
 
 
 def _points(values: dict, epochs, v0, v1) -> tuple[dict, dict]:
-    """Broadcast scalars and 1-D sequences to G points and validate each point."""
-    arrays = {}
+    """Broadcast numbers and 1-D sequences to G points and validate every point.
+
+    Numbers are checked as given, so a message shows the caller's value; sequence entries are
+    checked one point at a time and the message names the point.
+    """
+    seqs = {}
     for key, v in values.items():
+        if np.ndim(v) == 0:
+            continue
         try:
             a = np.asarray(v, dtype=np.float64)
         except (TypeError, ValueError):
             raise ValueError(f"{key}={v!r}: expected a number or a 1-D sequence") from None
-        if a.ndim > 1 or a.size == 0:
-            raise ValueError(
-                f"{key}: expected a number or a non-empty 1-D sequence, got shape {a.shape}"
-            )
-        arrays[key] = np.atleast_1d(a)
-    try:
-        cols = np.broadcast_arrays(*arrays.values())
-    except ValueError:
-        lens = {k: len(a) for k, a in arrays.items() if len(a) != 1}
-        raise ValueError(f"grid: sequences must have one length (the points), got {lens}") from None
-    points = {k: np.array(c, np.float64) for k, c in zip(arrays, cols, strict=True)}
-    n_points = len(points["beta"])
+        if a.ndim != 1 or a.size == 0:
+            raise ValueError(f"{key}: expected a number or a non-empty 1-D sequence, got {v!r}")
+        seqs[key] = a
+    lengths = {len(a) for a in seqs.values()}
+    if len(lengths) > 1:
+        got = {k: len(a) for k, a in seqs.items()}
+        raise ValueError(f"grid: sequences must have one length (the points), got {got}")
+    n_points = lengths.pop() if lengths else 1
+    points = {k: np.empty(n_points) for k in values}
     prm = None
     for j in range(n_points):
-        where = f" (point {j})" if n_points > 1 else ""
+        kw = {k: (float(seqs[k][j]) if k in seqs else v) for k, v in values.items()}
         try:
             prm = check_train_params(
-                **{k: points[k][j] for k in POINT_KEYS[:4]}, epochs=epochs, v0=v0, v1=v1
+                **{k: kw[k] for k in POINT_KEYS[:4]}, epochs=epochs, v0=v0, v1=v1
             )
-            check_shift_params(**{k: points[k][j] for k in POINT_KEYS[4:]})
+            shift = check_shift_params(**{k: kw[k] for k in POINT_KEYS[4:]})
         except ValueError as exc:
-            raise ValueError(f"{exc}{where}") from None
+            raise ValueError(f"{exc} (point {j})" if seqs else str(exc)) from None
+        for k, x in zip(POINT_KEYS, [prm[k] for k in POINT_KEYS[:4]] + list(shift), strict=True):
+            points[k][j] = x
     return points, prm
 
 
