@@ -331,11 +331,16 @@ def _check_shifts(shifts, rows: int, cols: int) -> np.ndarray:
 
 
 def chunk_layout(n: int, chunk_size: int, n_devices: int) -> tuple[int, int]:
-    """(crossbars per compiled call, number of calls) for n crossbars: every call has one shape,
-    a multiple of the device count, the last one padded."""
-    size = min(chunk_size, n)
-    size = -(-size // n_devices) * n_devices
-    return size, -(-n // size)
+    """(crossbars per compiled call, number of calls) for n crossbars.
+
+    Every call has one shape: the fewest calls of at most `chunk_size` crossbars (rounded up
+    to whole vectors on every device), balanced so that the padding of the last call is small
+    (100,000 crossbars in chunks of 65,536 would otherwise train 131,072).
+    """
+    n_chunks = -(-n // chunk_size)
+    size = -(-n // n_chunks)
+    quantum = n_devices * (8 if size >= 64 * n_devices else 1)
+    return -(-size // quantum) * quantum, n_chunks
 
 
 def train(
