@@ -12,8 +12,8 @@ the NumPy baseline (benchmarks/numpy_baseline.py, one thread), checks that the b
 the engine agree crossbar by crossbar, and prints a Markdown table with the ratios.
 
 crossbar_jax shards each chunk over all local JAX devices. XLA shows a CPU as one device, so
-before importing JAX this script exposes every core as a device (``XLA_FLAGS=
---xla_force_host_platform_device_count=<cores>``, see `--devices`) unless XLA_FLAGS is set.
+this script first exposes every core as a device (`crossbar_jax.use_cpu_cores`; `--devices 1`
+keeps one device, whose loops XLA then spreads over a few threads).
 The "CPU" column is the process's CPU time over wall time during the steady calls: below the
 core count when other processes share the machine.
 """
@@ -161,14 +161,13 @@ def _bench_dtype(dtype, shifts, curve, args, chunk, train_numpy):
 
 def main(argv=None) -> dict:
     args = _args(argv)
-    if "XLA_FLAGS" not in os.environ and args.devices > 1:
-        os.environ["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={args.devices}"
 
     import jax
     import numpy as np
 
     import crossbar_jax as cj
 
+    cj.use_cpu_cores(args.devices)  # before any JAX computation
     sys.path.insert(0, str(HERE))
     from numpy_baseline import train_numpy
 

@@ -38,6 +38,7 @@ __all__ = [
     "train",
     "train_chunk",
     "batch_mesh",
+    "use_cpu_cores",
     "ERRORS_MODES",
 ]
 
@@ -269,11 +270,35 @@ def batch_mesh() -> Mesh:
     """A 1-D mesh over every local JAX device; chunks are split over its "batch" axis.
 
     On a multi-GPU node every GPU takes a share of each chunk. On a CPU, XLA shows one device
-    unless the process starts with ``XLA_FLAGS=--xla_force_host_platform_device_count=N`` (or
-    ``jax.config.update("jax_num_cpu_devices", N)`` before first use), which then runs N
-    shares in parallel threads. Results are the same for any device count.
+    (and spreads each loop over a few threads) unless `use_cpu_cores` (or
+    ``XLA_FLAGS=--xla_force_host_platform_device_count=N``) ran before JAX started: then N
+    shares run in parallel, each with its own epoch loop. Results are the same for any device
+    count.
     """
     return _mesh(tuple(jax.local_devices()))
+
+
+def use_cpu_cores(n: int | None = None) -> int:
+    """Show `n` CPU cores (default: all) to JAX as separate devices, so `batch_mesh` uses them.
+
+    XLA shows a CPU as one device. Call this right after ``import jax``, before any JAX
+    computation (JAX reads the setting when it starts its CPU backend); an explicit
+    ``--xla_force_host_platform_device_count`` in XLA_FLAGS takes precedence. Later calls
+    change nothing. Results do not depend on the device count; on a GPU node it only affects
+    the (unused) CPU backend.
+
+    Returns:
+        The number of local devices in effect.
+    """
+    import os
+
+    n = (os.cpu_count() or 1) if n is None else check_positive_int(n, "n")
+    if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
+        try:
+            jax.config.update("jax_num_cpu_devices", n)
+        except RuntimeError:  # the backend already started: keep its devices
+            pass
+    return jax.local_device_count()
 
 
 def shard_batch(fn, mesh: Mesh, n_batched: int, n_replicated: int):
