@@ -37,6 +37,8 @@ __all__ = [
     "ConfigError",
     "DatasetConfig",
     "DeviceConfig",
+    "GRID_KEYS",
+    "GridConfig",
     "MonteCarloConfig",
     "ReportConfig",
     "ShiftConfig",
@@ -139,6 +141,37 @@ class ReportConfig:
 
 
 @dataclass
+class GridConfig:
+    """An in-process grid: every combination of the listed values, run as one job.
+
+    Each list replaces the key it names (``beta`` is ``training.beta``, ``k`` is ``device.k``,
+    ``low`` is ``device.shift.low``, ...). The points' crossbars train as one batch
+    (`crossbar_jax.run_grid`, one compilation, one process) and each point gets the folder and
+    outputs of a multirun job, plus the sweep table of them all. Empty lists: no grid.
+    """
+
+    beta: list[float] = field(default_factory=list)  # training.beta values, 1/A
+    positive_target: list[float] = field(default_factory=list)  # training.positive_target
+    negative_target: list[float] = field(default_factory=list)  # training.negative_target
+    k: list[float] = field(default_factory=list)  # device.k values
+    low: list[float] = field(default_factory=list)  # device.shift.low values, siemens
+    high: list[float] = field(default_factory=list)  # device.shift.high values, siemens
+    division_factor: list[float] = field(default_factory=list)  # device.shift.division_factor
+
+
+# The key each grid list replaces, in the order the grid's points vary (the last fastest).
+GRID_KEYS = {
+    "beta": "training.beta",
+    "positive_target": "training.positive_target",
+    "negative_target": "training.negative_target",
+    "k": "device.k",
+    "low": "device.shift.low",
+    "high": "device.shift.high",
+    "division_factor": "device.shift.division_factor",
+}
+
+
+@dataclass
 class StudyConfig:
     """One parameter point of the study; a multirun sweeps some of these keys."""
 
@@ -148,6 +181,7 @@ class StudyConfig:
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
     mc: MonteCarloConfig = field(default_factory=MonteCarloConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
+    grid: GridConfig = field(default_factory=GridConfig)  # optional in-process grid
 
 
 _DIRNAME_MAX = 96  # characters kept readable; file names may not exceed 255 bytes

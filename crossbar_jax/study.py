@@ -18,19 +18,27 @@ yaml file) are moved to ``.superseded/<their config_hash>/`` first, never overwr
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
 import shutil
 import time
 from collections.abc import Callable
+from itertools import product
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
-from crossbar_jax.config import ConfigError, StudySpec, validate_config
+from crossbar_jax.config import (
+    GRID_KEYS,
+    ConfigError,
+    StudySpec,
+    job_dirname,
+    validate_config,
+)
 from crossbar_jax.outputs import (
     RESULTS,
     SUMMARY,
@@ -41,7 +49,7 @@ from crossbar_jax.outputs import (
 )
 from crossbar_jax.stats import summarize
 
-__all__ = ["config_hash", "flatten", "format_summary", "run_study"]
+__all__ = ["config_hash", "flatten", "format_summary", "grid_points", "run_study"]
 
 SUPERSEDED = ".superseded"  # where results of a replaced configuration are kept
 
@@ -169,6 +177,9 @@ def run_study(
 ) -> dict:
     """Run (or resume) one study job and write its outputs into `out_dir`.
 
+    With an in-process grid (``grid.*`` lists, see `crossbar_jax.config.GridConfig`), the job
+    runs every grid point, each into a folder of its own below `out_dir` (`_run_grid_study`).
+
     Args:
         cfg: the composed configuration (see `crossbar_jax.config.StudyConfig`).
         out_dir: the job's output folder (Hydra's ``runtime.output_dir``).
@@ -176,7 +187,8 @@ def run_study(
         echo: where the one-screen summary and the skip notice go (None: nowhere).
 
     Returns:
-        The summary dict, as written to ``summary.json`` (or as found, when skipped).
+        The summary dict, as written to ``summary.json`` (or as found, when skipped); for a
+        grid, ``{"grid": [each point's summary], "sweep": out_dir}``.
 
     Raises:
         crossbar_jax.config.ConfigError: invalid configuration; raised before any compilation.
@@ -186,8 +198,20 @@ def run_study(
         cfg = OmegaConf.structured(cfg)
     spec = validate_config(cfg)
     out = Path(out_dir)
+    if grid_points(cfg):
+        return _run_grid_study(cfg, out, job=job, say=say)
     digest = config_hash(spec.params)
+    previous = _resume_or_prepare(out, digest, spec, say)
+    if previous is not None:
+        return previous
+    t0 = time.perf_counter()
+    result, platform = _simulate(spec)
+    return _finish_job(cfg, spec, out, digest, result, platform, job, say, t0)
 
+
+def _resume_or_prepare(out: Path, digest: str, spec: StudySpec, say) -> dict | None:
+    """The summary of a complete job of this configuration in `out` (skip it), else None
+    after making `out` ready for a new job (another configuration's results set aside)."""
     previous = _complete(out)
     if previous is not None:
         if previous.get("config_hash") == digest:
@@ -207,9 +231,11 @@ def run_study(
     remove_stale_temporaries(out)
     # From here until the new summary is written the folder holds no complete job.
     (out / SUMMARY).unlink(missing_ok=True)
+    return None
 
-    t0 = time.perf_counter()
-    result, platform = _simulate(spec)
+
+def _finish_job(cfg, spec, out, digest, result, platform, job, say, t0, timing=None) -> dict:
+    """Write a job's results, figures and report, then its summary (last); return the summary."""
     frame = _results_frame(result)
     write_parquet(out / RESULTS, frame)
 
@@ -230,6 +256,7 @@ def run_study(
             "train_s": float(result.train_s),
             "trainings_per_s": n / result.train_s if result.train_s > 0 else None,
             "total_s": time.perf_counter() - t0,
+            **(timing or {}),
         },
         "config_hash": digest,
         "job": job,
@@ -241,6 +268,126 @@ def run_study(
     write_json(out / SUMMARY, summary)
     say(format_summary(summary, out))
     return summary
+
+
+def grid_points(cfg) -> list[dict]:
+    """The points of the configuration's in-process grid (``grid.*``), as {config key: value}
+    in the order they run (the last listed key varies fastest); [] when there is no grid."""
+    node = OmegaConf.select(cfg, "grid")
+    if node is None:
+        return []
+    axes = [(key, list(node[name])) for name, key in GRID_KEYS.items() if node.get(name)]
+    if not axes:
+        return []
+    keys = [key for key, _ in axes]
+    return [dict(zip(keys, values, strict=True)) for values in product(*(v for _, v in axes))]
+
+
+def _point_name(point: dict) -> str:
+    """A point's override string and folder name, as a multirun job's (keys sorted)."""
+    return ",".join(f"{key}={point[key]:g}" for key in sorted(point))
+
+
+def _point_config(cfg: DictConfig, point: dict) -> DictConfig:
+    """`cfg` at one grid point: the point's values set, the grid emptied."""
+    out = copy.deepcopy(cfg)
+    for key, value in point.items():
+        OmegaConf.update(out, key, float(value), merge=False)
+    for name in GRID_KEYS:
+        out.grid[name] = []
+    return out
+
+
+def _run_grid_study(cfg: DictConfig, out: Path, *, job, say) -> dict:
+    """Every point of ``grid.*`` as a job of its own under `out`, computed as one batch.
+
+    Each point's folder, ``out/<key=value,...>/``, holds what a multirun job writes
+    (results.parquet, summary.json with the same parameters and config_hash, figures and
+    report.md); complete points are skipped, so a stopped grid resumes. The crossbars of the
+    remaining points train in one call of `crossbar_jax.run_grid`; each point's timing is its
+    share of that call. Then ``out/sweep.parquet`` and ``sweep.csv`` (and the sweep's figures
+    and report) collect the points, as ``experiments/aggregate.py`` does for a multirun.
+    """
+    from crossbar_jax.report import make_sweep_outputs
+    from crossbar_jax.sweep import aggregate, write_sweep
+
+    jobs = []
+    for num, point in enumerate(grid_points(cfg)):  # validate every point before any work
+        name = _point_name(point)
+        point_cfg = _point_config(cfg, point)
+        try:
+            spec = validate_config(point_cfg)
+        except ConfigError as exc:
+            raise ConfigError(f"grid point {num} ({name}): {exc}") from None
+        jobs.append((num, name, point_cfg, spec, config_hash(spec.params)))
+    summaries, todo = {}, []
+    for num, name, point_cfg, spec, digest in jobs:
+        folder = out / job_dirname(name)
+        previous = _resume_or_prepare(folder, digest, spec, say)
+        if previous is None:
+            todo.append((num, name, point_cfg, spec, digest, folder))
+        else:
+            summaries[num] = previous
+    if todo:
+        t0 = time.perf_counter()
+        grid, platform = _simulate_grid([spec for _, _, _, spec, _, _ in todo])
+        share = {
+            "grid_points": len(todo),
+            "grid_compile_s": float(grid.compile_s),
+            "grid_train_s": float(grid.train_s),
+        }
+        for i, (num, name, point_cfg, spec, digest, folder) in enumerate(todo):
+            result = grid.at(i)._replace(
+                compile_s=grid.compile_s / len(todo), train_s=grid.train_s / len(todo)
+            )
+            point_job = {
+                "num": num,
+                "override_dirname": name,
+                "overrides": name.split(","),
+                "grid_job": job,
+            }
+            summaries[num] = _finish_job(
+                point_cfg, spec, folder, digest, result, platform, point_job, say, t0, share
+            )
+    df = aggregate(out)
+    write_sweep(df, out)
+    if cfg.report.figures:
+        make_sweep_outputs(out, df, df.attrs["swept"])
+    say(
+        f"grid: {len(jobs)} points ({len(todo)} computed in one batch, "
+        f"{len(jobs) - len(todo)} already complete); sweep table {out / 'sweep.csv'}"
+    )
+    return {"grid": [summaries[num] for num in sorted(summaries)], "sweep": str(out)}
+
+
+def _simulate_grid(specs: list[StudySpec]):
+    """`run_grid` over the points of `specs` (they differ in traced parameters only)."""
+    import jax
+
+    from crossbar_jax.montecarlo import run_grid
+
+    base = specs[0]
+    precision = base.mc["precision"]
+    with jax.enable_x64(precision == "float64"):
+        result = run_grid(
+            base.mc["seed"],
+            base.mc["n_crossbars"],
+            curve=base.curve,
+            dataset=base.dataset,
+            **{
+                k: [s.train[k] for s in specs]
+                for k in ("beta", "positive_target", "negative_target", "k")
+            },
+            **{k: [s.shift[k] for s in specs] for k in ("low", "high", "division_factor")},
+            epochs=base.train["epochs"],
+            v0=base.train["v0"],
+            v1=base.train["v1"],
+            dtype=precision,
+            chunk_size=base.mc["chunk_size"],
+            progress=base.mc["progress"],
+        )
+        platform = jax.devices()[0].platform
+    return result, platform
 
 
 def _figures_and_report(
