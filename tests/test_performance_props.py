@@ -231,3 +231,23 @@ def test_numpy_baseline_trains_like_the_engine(model_curve, dtype):
         tol = 1e-4 if dtype == "float32" else 1e-12  # 12-term sums, summed in another order
         np.testing.assert_allclose(errors, ref.errors, rtol=tol, atol=tol)
         np.testing.assert_allclose(final, ref.final_error, rtol=tol, atol=tol)
+
+
+def test_pulse_counts_beyond_255_on_long_curves():
+    """Counts are stored in the narrowest unsigned type that fits the curve (uint8 up to 255
+    points); a 400-point curve must count past 255 and saturate at its end."""
+    curve = np.linspace(4.5e-7, 6.5e-7, 400)
+    shifts = np.asarray(cj.sample_shifts(1, 40, (4, 4)))
+    res = cj.train(
+        shifts,
+        curve=curve,
+        patterns=D.train_patterns,
+        labels=D.train_labels,
+        beta=6e6,
+        positive_target=0.99,
+        negative_target=-0.99,
+        k=10.0,
+        epochs=450,
+    )
+    assert res.pulses.dtype == np.int32
+    assert res.pulses.max() == 399  # past 255, and saturated at the last point
