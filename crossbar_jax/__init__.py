@@ -1,9 +1,10 @@
 """crossbar_jax: batch Monte Carlo of in-situ Manhattan-rule training of memristor crossbars."""
 
+from crossbar_jax.batching import use_cpu_cores
 from crossbar_jax.curve import CurveError, load_curve, validate_curve
 from crossbar_jax.datasets import FOUR_BIT, Dataset, make_dataset
 from crossbar_jax.device import apply_pulses, curve_offsets, lookup_conductance
-from crossbar_jax.engine import CrossbarState, TrainParams, TrainResult, train, use_cpu_cores
+from crossbar_jax.engine import CrossbarState, TrainParams, TrainResult, train
 from crossbar_jax.evaluate import UNDECIDED, Evaluation, evaluate, predict
 from crossbar_jax.forward import forward
 from crossbar_jax.manhattan import epoch_error, manhattan_direction, pattern_success

@@ -22,19 +22,11 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from crossbar_jax.batching import batch_mesh, chunk_layout, pipeline, shard_batch
 from crossbar_jax.curve import validate_curve
 from crossbar_jax.datasets import FOUR_BIT, Dataset
 from crossbar_jax.device import curve_offsets, lookup_conductance
-from crossbar_jax.engine import (
-    DEFAULT_CHUNK,
-    TrainParams,
-    _lanes,
-    _pipeline,
-    batch_mesh,
-    chunk_layout,
-    shard_batch,
-    train_chunk,
-)
+from crossbar_jax.engine import DEFAULT_CHUNK, TrainParams, _lanes, train_chunk
 from crossbar_jax.evaluate import UNDECIDED
 from crossbar_jax.forward import activations, neuron_logic_currents, pattern_voltages
 from crossbar_jax.validation import (
@@ -309,7 +301,7 @@ def _run_points(
         return fn(*args)
 
     t0 = time.perf_counter()
-    for c, res in _pipeline(range(n_chunks), progress, launch):
+    for c, res in pipeline(range(n_chunks), progress, launch):
         for field, value in zip(out, res, strict=True):
             part = value[: total - c * size]
             field[c * size : c * size + len(part)] = part
