@@ -102,14 +102,32 @@ def test_grid_points_equal_separate_runs(model_curve, compilations):
 
 
 def test_grid_broadcasts_numbers_and_names_bad_points(model_curve):
-    grid = cj.run_grid(0, 10, curve=model_curve, beta=[6e6, 2e7], k=10.0, epochs=3)
-    np.testing.assert_array_equal(grid.points["k"], [10.0, 10.0])
+    """Numbers are shared by every point; a bad point is named before anything compiles."""
+    points, _ = montecarlo._points(
+        dict(
+            POINTS,
+            beta=[6e6, 2e7],
+            k=10.0,
+            low=1e-8,
+            high=1e-7,
+            division_factor=5.0,
+            positive_target=0.8,
+            negative_target=-0.8,
+        ),
+        50,
+        -0.1,
+        0.1,
+    )
+    np.testing.assert_array_equal(points["k"], [10.0, 10.0])
+    np.testing.assert_array_equal(points["beta"], [6e6, 2e7])
+    compiled = montecarlo.compile_count()
     with pytest.raises(ValueError, match="one length"):
         cj.run_grid(0, 10, curve=model_curve, beta=[6e6, 2e7], k=[1.0, 2.0, 3.0])
     with pytest.raises(ValueError, match=r"k=-1.0: must be finite and > 0 \(point 1\)"):
         cj.run_grid(0, 10, curve=model_curve, beta=[6e6, 2e7], k=[1.0, -1.0])
     with pytest.raises(ValueError, match="run_grid takes sequences"):
         cj.run_monte_carlo(0, 10, curve=model_curve, beta=[6e6, 2e7])
+    assert montecarlo.compile_count() == compiled
 
 
 def test_monte_carlo_is_train_on_sample_shifts_and_evaluate(model_curve):
