@@ -49,8 +49,9 @@ def test_accuracy(predictions, labels):
 test_accuracy.__test__ = False  # not a pytest test despite its name
 
 
-def evaluate(conductances, patterns, labels, *, beta, positive_target, negative_target,
-             v0=-0.1, v1=0.1) -> Evaluation:
+def evaluate(
+    conductances, patterns, labels, *, beta, positive_target, negative_target, v0=-0.1, v1=0.1
+) -> Evaluation:
     """Predictions and accuracy of a batch of trained crossbars on held-out patterns.
 
     Args:

@@ -42,8 +42,17 @@ def check_positive_int(value, key: str, minimum: int = 1) -> int:
     return int(value)
 
 
-def check_train_params(*, beta, positive_target, negative_target, k, epochs, v0=-0.1, v1=0.1,
-                       names: Mapping[str, str] | None = None) -> dict:
+def check_train_params(
+    *,
+    beta,
+    positive_target,
+    negative_target,
+    k,
+    epochs,
+    v0=-0.1,
+    v1=0.1,
+    names: Mapping[str, str] | None = None,
+) -> dict:
     """Validate the physical training parameters; returns them as Python numbers.
 
     Rules: beta (1/A) finite and > 0; k finite and > 0; both targets inside (-1, 1), the
@@ -59,7 +68,8 @@ def check_train_params(*, beta, positive_target, negative_target, k, epochs, v0=
         x = _number(value, _name(names, key))
         if not (-1.0 < x < 1.0):
             raise ValueError(
-                f"{_name(names, key)}={value!r}: must lie strictly inside (-1, 1), the range of tanh"
+                f"{_name(names, key)}={value!r}: must lie strictly inside (-1, 1), "
+                "the range of tanh"
             )
         out[key] = x
     if out["negative_target"] >= out["positive_target"]:

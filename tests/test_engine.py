@@ -12,16 +12,26 @@ D = cj.FOUR_BIT
 
 
 def _train(shifts, measured, **kw):
-    args = dict(curve=measured, patterns=D.train_patterns, labels=D.train_labels, beta=1e7,
-                positive_target=0.5, negative_target=-0.5, k=10.0)
+    args = dict(
+        curve=measured,
+        patterns=D.train_patterns,
+        labels=D.train_labels,
+        beta=1e7,
+        positive_target=0.5,
+        negative_target=-0.5,
+        k=10.0,
+    )
     args.update(kw)
     return cj.train(shifts, **args)
 
 
 def _same(a, b):
     """Per-crossbar outcome equality: converged, epoch and every pulse count."""
-    return (a.converged == b.converged) & (a.epoch == b.epoch) & np.all(
-        a.pulses == b.pulses, axis=(1, 2))
+    return (
+        (a.converged == b.converged)
+        & (a.epoch == b.epoch)
+        & np.all(a.pulses == b.pulses, axis=(1, 2))
+    )
 
 
 @pytest.fixture(scope="module")
@@ -69,8 +79,9 @@ def test_float64_matches_float32_outcomes(measured_curve, shifts):
 
 def test_epochs_beyond_the_curve_saturate(measured_curve, shifts):
     epochs = 3 * (len(measured_curve) - 1)
-    res = _train(shifts[:200], measured_curve, epochs=epochs, positive_target=0.95,
-                 negative_target=-0.95)
+    res = _train(
+        shifts[:200], measured_curve, epochs=epochs, positive_target=0.95, negative_target=-0.95
+    )
     assert res.errors.shape == (200, epochs)
     assert res.pulses.max() == len(measured_curve) - 1  # some device reached the end ...
     assert res.pulses.min() >= 0  # ... and none went past it
@@ -90,8 +101,7 @@ def test_converged_crossbars_stop_and_report_their_epoch(measured_curve, shifts)
     np.testing.assert_allclose(res.final_error[~conv], res.errors[~conv, -1])
     # final conductances are the lookup of the final pulse counts
     offs = measured_curve - measured_curve[0]
-    np.testing.assert_allclose(res.conductances, 10 * (offs[res.pulses] + shifts[:500]),
-                               rtol=1e-6)
+    np.testing.assert_allclose(res.conductances, 10 * (offs[res.pulses] + shifts[:500]), rtol=1e-6)
 
 
 def test_epoch_one_means_the_initial_weights_already_classify(measured_curve):

@@ -20,9 +20,18 @@ def _run_groups(parity, curve, dtype, chunk_size):
     for (beta, tp, tn, k), cases in groups.items():
         res = cj.train(
             np.array([c["shifts"] for c in cases]),
-            curve=curve, patterns=parity["patterns"], labels=parity["outputs"], beta=beta,
-            positive_target=tp, negative_target=tn, k=k, epochs=parity["epochs"],
-            v0=parity["v0"], v1=parity["v1"], dtype=dtype, chunk_size=chunk_size,
+            curve=curve,
+            patterns=parity["patterns"],
+            labels=parity["outputs"],
+            beta=beta,
+            positive_target=tp,
+            negative_target=tn,
+            k=k,
+            epochs=parity["epochs"],
+            v0=parity["v0"],
+            v1=parity["v1"],
+            dtype=dtype,
+            chunk_size=chunk_size,
         )
         for j, case in enumerate(cases):
             yield case, res, j
