@@ -4,18 +4,42 @@ Every crossbar i draws its shifts from its own key, ``fold_in(key(seed), i)``, s
 gets the same devices, and the same training outcome, whatever the batch size or chunking.
 `sample_shifts` and the Monte Carlo runner share one sampler, `shift_lanes`, so the shifts a
 study drew for crossbar i can be drawn again bit for bit.
+
+Besides the reference's "lognormal min-max" (`lognormal_minmax`, the default), `sample_shift`
+draws from a plain lognormal (`lognormal`), a truncated normal (`truncated_normal`), a uniform
+(`uniform`) distribution, or returns a measured shift map (`measured`, the same map for every
+crossbar). They take the same (low, high, division_factor) parameters and the same per-crossbar
+key, so a study can swap the distribution and keep everything else.
 """
 
 from __future__ import annotations
 
+import math
 from functools import partial
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-__all__ = ["crossbar_keys", "lognormal_minmax", "shift_lanes", "sample_shifts", "DISTRIBUTIONS"]
+__all__ = [
+    "crossbar_keys",
+    "lognormal_minmax",
+    "lognormal",
+    "truncated_normal",
+    "uniform",
+    "measured",
+    "sample_shift",
+    "load_shift_map",
+    "shift_lanes",
+    "sample_shifts",
+    "DISTRIBUTIONS",
+    "REFERENCE_DISTRIBUTION",
+]
 
-DISTRIBUTIONS = ("lognormal_minmax",)
+REFERENCE_DISTRIBUTION = "lognormal_minmax"
+# The reference's distribution first; the others run on the general engine (crossbar_jax.nonideal).
+DISTRIBUTIONS = (REFERENCE_DISTRIBUTION, "lognormal", "truncated_normal", "uniform", "measured")
 
 
 def crossbar_keys(seed: int, indices):
@@ -98,3 +122,120 @@ def sample_shifts(
         shape=tuple(int(v) for v in shape),
         dtype=jnp.dtype(dtype),
     )
+
+
+def lognormal(key, shape, low, high, division_factor, dtype=jnp.float32):
+    """Plain lognormal shifts of one crossbar (siemens), without the min-max rescaling.
+
+    The same lognormal as `lognormal_minmax` (``mu = ln((low + high) / 2)``,
+    ``sigma = |ln(high / low)| / division_factor``) and the same normal draws from `key`, but the
+    values are used as drawn: they are not confined to [low, high], and no device is pinned at
+    either end. Its median is (low + high) / 2.
+    """
+    mu = jnp.log((low + high) / 2.0)
+    sigma = jnp.abs(jnp.log(high / low)) / division_factor
+    z = jax.random.normal(key, (shape[0] * shape[1],), dtype=dtype)
+    return jnp.exp(mu + sigma * z).reshape(shape).astype(dtype)
+
+
+def truncated_normal(key, shape, low, high, division_factor, dtype=jnp.float32):
+    """Normal shifts truncated to [low, high] (siemens).
+
+    Mean ``(low + high) / 2`` and standard deviation ``(high - low) / division_factor`` before
+    truncation, restricted to [low, high] (the normal's density renormalised on the interval,
+    sampled by its inverse CDF, `jax.random.truncated_normal`): every shift lies in [low, high].
+    """
+    mean = (low + high) / 2.0
+    std = (high - low) / division_factor
+    z = jax.random.truncated_normal(
+        key, (low - mean) / std, (high - mean) / std, shape=shape, dtype=dtype
+    )
+    return jnp.clip(mean + std * z, low, high).astype(dtype)
+
+
+def uniform(key, shape, low, high, division_factor=None, dtype=jnp.float32):
+    """Shifts uniform on [low, high) (siemens); `division_factor` is not used."""
+    del division_factor
+    return jax.random.uniform(key, shape, dtype=dtype, minval=low, maxval=high)
+
+
+def measured(key, shape, shift_map, dtype=jnp.float32):
+    """A measured shift map (siemens), the same for every crossbar; `key` is not used.
+
+    With a measured map, every crossbar of a study has the same devices: only the stochastic
+    non-idealities (cycle-to-cycle variation, read noise, stuck devices) make them differ.
+    """
+    del key
+    return jnp.broadcast_to(jnp.asarray(shift_map, dtype), shape)
+
+
+def sample_shift(
+    key, shape, distribution, low, high, division_factor, shift_map=None, dtype=jnp.float32
+):
+    """One crossbar's shifts (siemens) from the named distribution (see `DISTRIBUTIONS`).
+
+    Args:
+        key: the crossbar's key, ``fold_in(key(seed), i)``.
+        shape: (rows, cols), static.
+        distribution: one of `DISTRIBUTIONS`, static.
+        low, high, division_factor: shift parameters (traced).
+        shift_map: (rows, cols) siemens, for ``"measured"``.
+    """
+    if distribution == "measured":
+        if shift_map is None:
+            raise ValueError("distribution='measured' needs a shift_map of shape (rows, cols)")
+        return measured(key, shape, shift_map, dtype)
+    samplers = {
+        "lognormal_minmax": lognormal_minmax,
+        "lognormal": lognormal,
+        "truncated_normal": truncated_normal,
+        "uniform": uniform,
+    }
+    if distribution not in samplers:
+        raise ValueError(f"distribution={distribution!r}: expected one of {list(DISTRIBUTIONS)}")
+    return samplers[distribution](key, tuple(shape), low, high, division_factor, dtype=dtype)
+
+
+def load_shift_map(path) -> np.ndarray:
+    """Read a measured shift map: one line per crossbar row, one shift per column (siemens).
+
+    Values are separated by commas or whitespace; empty lines and lines starting with ``#``
+    are skipped, and so is a first line that is not numeric (a header). Every row must have
+    the same number of values, all finite.
+
+    Returns:
+        (rows, cols) float64, siemens.
+
+    Raises:
+        ValueError: naming the file and the line at fault.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(
+            f"{path}: shift map file not found"
+            if not path.exists()
+            else f"{path}: is a directory, not a shift map file"
+        )
+    rows, first = [], True
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        cells = [c for c in text.replace(",", " ").split() if c]
+        try:
+            values = [float(c) for c in cells]
+        except ValueError:
+            if first:
+                first = False
+                continue  # a header line
+            raise ValueError(f"{path}, line {number}: non-numeric value in {text!r}") from None
+        first = False
+        if not all(math.isfinite(v) for v in values):
+            raise ValueError(f"{path}, line {number}: shifts must be finite (siemens)")
+        rows.append(values)
+    if not rows:
+        raise ValueError(f"{path}: no shift values found")
+    widths = {len(r) for r in rows}
+    if len(widths) != 1:
+        raise ValueError(f"{path}: rows have different numbers of values {sorted(widths)}")
+    return np.asarray(rows, dtype=np.float64)
