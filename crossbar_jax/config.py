@@ -24,14 +24,15 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from crossbar_jax.curve import CurveError, load_curve
-from crossbar_jax.datasets import FOUR_BIT, Dataset, validate_dataset
+from crossbar_jax.datasets import FOUR_BIT, Dataset, letters_dataset, validate_dataset
+from crossbar_jax.nonideal import STUCK_LEVELS, UPDATES, NonIdeal, check_nonideal
 from crossbar_jax.validation import (
     PRECISIONS,
     check_positive_int,
     check_shift_params,
     check_train_params,
 )
-from crossbar_jax.variation import DISTRIBUTIONS
+from crossbar_jax.variation import DISTRIBUTIONS, REFERENCE_DISTRIBUTION, load_shift_map
 
 __all__ = [
     "ConfigError",
@@ -41,8 +42,10 @@ __all__ = [
     "GridConfig",
     "MonteCarloConfig",
     "ReportConfig",
+    "DATASET_KINDS",
     "ShiftConfig",
     "SplitConfig",
+    "StuckConfig",
     "StudyConfig",
     "StudySpec",
     "TrainingConfig",
@@ -54,6 +57,7 @@ __all__ = [
 
 MAX_SEED = 2**32 - 1
 DEFAULT_CURVE = "lsmo_gaq3_model.csv"
+DATASET_KINDS = ("patterns", "letters")
 
 
 class ConfigError(ValueError):
@@ -68,6 +72,15 @@ class ShiftConfig:
     low: float = 1e-8  # siemens, smallest shift of each crossbar
     high: float = 1e-7  # siemens, largest shift of each crossbar
     division_factor: float = 5.0  # sigma = |ln(high / low)| / division_factor
+    map: str | None = None  # distribution=measured: CSV of shifts (rows x cols, siemens)
+
+
+@dataclass
+class StuckConfig:
+    """Stuck devices, drawn per crossbar from its key (crossbar_jax.nonideal)."""
+
+    fraction: float = 0.0  # probability that a device is stuck, in [0, 1]
+    level: str = "low"  # low: stays at the first curve point; high: sits at the last
 
 
 @dataclass
@@ -79,9 +92,13 @@ class DeviceConfig:
     curve_sep: str | None = None  # field separator; None: ',' for .csv, whitespace otherwise
     curve_skiprows: int = 0  # lines to skip before the header or data
     k: float = 10.0  # dimensionless multiplication factor of the conductances
-    rows: int = 4  # crossbar rows = input bits per pattern
-    cols: int = 4  # crossbar columns = 2 per neuron (G+, G-)
+    rows: int | None = None  # crossbar rows = input bits per pattern; None: from the dataset
+    cols: int | None = None  # crossbar columns = 2 per neuron (G+, G-); None: from the dataset
     shift: ShiftConfig = field(default_factory=ShiftConfig)
+    c2c_std: float = 0.0  # siemens, cycle-to-cycle noise each pulse adds (0: off)
+    read_noise: float = 0.0  # relative std of every column current read (0: off)
+    stuck: StuckConfig = field(default_factory=StuckConfig)
+    depression_curve: str | None = None  # training.update=bidirectional; None: mirror image
 
 
 @dataclass
@@ -94,6 +111,7 @@ class TrainingConfig:
     epochs: int = 50  # E, the most epochs
     v0: float = -0.1  # volts for input bit 0
     v1: float = 0.1  # volts for input bit 1
+    update: str = "potentiate"  # potentiate (reference) or bidirectional (also depress)
 
 
 @dataclass
@@ -110,9 +128,18 @@ def _split(patterns, labels) -> SplitConfig:
 
 @dataclass
 class DatasetConfig:
-    """The classification task: training set and held-out test set."""
+    """The classification task: training set and held-out test set.
+
+    ``kind: patterns`` takes the lists below; ``kind: letters`` builds the 3x3 letters task
+    (`crossbar_jax.datasets.letters_dataset`) from the three letters keys and needs the lists
+    empty.
+    """
 
     name: str = FOUR_BIT.name
+    kind: str = "patterns"  # patterns (the lists below) or letters (generated)
+    holdout_per_letter: int = 3  # letters: flip variants per letter held out (0..9)
+    split_seed: int = 0  # letters: seed of the permutation that picks the held-out variants
+    bias: bool = True  # letters: append a constant bias input (bit 1) as the last row
     train: SplitConfig = field(
         default_factory=lambda: _split(FOUR_BIT.train_patterns, FOUR_BIT.train_labels)
     )
@@ -231,6 +258,13 @@ class StudySpec(NamedTuple):
     shift: dict  # distribution, low, high, division_factor
     mc: dict  # n_crossbars, seed, chunk_size, precision, progress
     params: dict  # the resolved parameters as nested plain types (summary.json "params")
+    nonideal: NonIdeal = NonIdeal()  # device non-idealities (all off: the reference model)
+    shift_map: np.ndarray | None = None  # (rows, cols) siemens, distribution=measured
+
+    @property
+    def general(self) -> bool:
+        """Whether the study needs the general engine (a non-ideality or another distribution)."""
+        return not self.nonideal.is_ideal or self.shift["distribution"] != REFERENCE_DISTRIBUTION
 
 
 def default_curve_path() -> Path:
@@ -294,7 +328,23 @@ def _load_curve(cfg) -> tuple[np.ndarray, Path]:
     return curve, path
 
 
-def _dataset(cfg, rows: int, neurons: int) -> Dataset:
+def _letters(cfg) -> Dataset:
+    """``dataset.kind=letters``: the 3x3 letters task built from its keys."""
+    for split in ("train", "test"):
+        node = _get(cfg, f"dataset.{split}")
+        if node is not None and (len(node.patterns) or len(node.labels)):
+            raise ConfigError(
+                f"dataset.{split}: dataset.kind=letters generates its patterns; leave "
+                f"dataset.{split}.patterns and .labels empty (or use dataset.kind=patterns)"
+            )
+    holdout = _int(_get(cfg, "dataset.holdout_per_letter"), "dataset.holdout_per_letter", 0, 9)
+    seed = _int(_get(cfg, "dataset.split_seed"), "dataset.split_seed", 0, MAX_SEED)
+    ds = letters_dataset(holdout, seed, bool(_get(cfg, "dataset.bias")))
+    return ds._replace(name=str(_get(cfg, "dataset.name")))
+
+
+def _patterns(cfg) -> Dataset:
+    """``dataset.kind=patterns``: the training and test lists, checked against each other."""
     splits = {}
     for split in ("train", "test"):
         key = f"dataset.{split}"
@@ -302,24 +352,138 @@ def _dataset(cfg, rows: int, neurons: int) -> Dataset:
         patterns = OmegaConf.to_container(node.patterns) if node is not None else None
         labels = OmegaConf.to_container(node.labels) if node is not None else None
         try:
-            x, y = validate_dataset(patterns, labels, key=key)
+            splits[split] = validate_dataset(patterns, labels, key=key)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
-        if x.shape[1] != rows:
-            raise ConfigError(
-                f"{key}.patterns: patterns of {x.shape[1]} bits do not match the crossbar's "
-                f"device.rows={rows} input rows"
-            )
-        if y.shape[1] != neurons:
-            raise ConfigError(
-                f"{key}.labels: labels of shape {tuple(y.shape)} give {y.shape[1]} neuron(s) per "
-                f"pattern, but the crossbar has device.cols={2 * neurons} columns = {neurons} "
-                "neuron(s) (2 columns each); expected shape "
-                f"({x.shape[0]}, {neurons})"
-            )
-        splits[split] = (x, y)
     (xp, yp), (xq, yq) = splits["train"], splits["test"]
+    if xq.shape[1] != xp.shape[1]:
+        raise ConfigError(
+            f"dataset.test.patterns: patterns of {xq.shape[1]} bits do not match "
+            f"dataset.train.patterns of {xp.shape[1]} bits (one bit per crossbar row)"
+        )
+    if yq.shape[1] != yp.shape[1]:
+        raise ConfigError(
+            f"dataset.test.labels: labels of shape {tuple(yq.shape)} give {yq.shape[1]} "
+            f"neuron(s) per pattern, but dataset.train.labels of shape {tuple(yp.shape)} give "
+            f"{yp.shape[1]}; both need one label per neuron"
+        )
     return Dataset(xp, yp, xq, yq, str(_get(cfg, "dataset.name")))
+
+
+def _dataset(cfg, rows: int | None, cols: int | None) -> Dataset:
+    """The task, and a check that it fits the crossbar when device.rows/cols are given.
+
+    Rows and neurons follow the dataset (device.rows/cols null); a given device.rows or
+    device.cols must match it.
+    """
+    kind = _choice(_get(cfg, "dataset.kind"), "dataset.kind", DATASET_KINDS)
+    ds = _letters(cfg) if kind == "letters" else _patterns(cfg)
+    where = "generated" if kind == "letters" else "train"
+    if rows is not None and ds.rows != rows:
+        raise ConfigError(
+            f"dataset.{where}.patterns: patterns of {ds.rows} bits do not match the crossbar's "
+            f"device.rows={rows} input rows (device.rows=null follows the dataset)"
+        )
+    if cols is not None and ds.cols != cols:
+        neurons = cols // 2
+        raise ConfigError(
+            f"dataset.{where}.labels: labels of shape {tuple(ds.train_labels.shape)} give "
+            f"{ds.neurons} neuron(s) per pattern, but the crossbar has device.cols={cols} "
+            f"columns = {neurons} neuron(s) (2 columns each); expected shape "
+            f"({ds.train_labels.shape[0]}, {neurons}) (device.cols=null follows the dataset)"
+        )
+    return ds
+
+
+def _optional_file(cfg, key: str) -> Path | None:
+    raw = _get(cfg, key)
+    if raw is None or str(raw).strip() == "":
+        return None
+    return _to_absolute(str(raw))
+
+
+def _sha256(values: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(values, np.float64).tobytes()).hexdigest()
+
+
+def _nonideal(cfg, curve: np.ndarray) -> tuple[NonIdeal, dict, dict]:
+    """The non-idealities, and the params entries of those not at their defaults.
+
+    Keys at their defaults are left out of summary.json's params, so that a study without
+    non-idealities keeps the config_hash it had before they existed.
+    """
+    dep_path = _optional_file(cfg, "device.depression_curve")
+    depression = None
+    if dep_path is not None:
+        try:
+            depression = load_curve(dep_path)
+        except CurveError as exc:
+            raise ConfigError(
+                f"device.depression_curve={_get(cfg, 'device.depression_curve')!r}: {exc}"
+            ) from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(
+                f"device.depression_curve={_get(cfg, 'device.depression_curve')!r}: cannot "
+                f"read {dep_path}: {exc}"
+            ) from None
+    stuck_level = _choice(_get(cfg, "device.stuck.level"), "device.stuck.level", STUCK_LEVELS)
+    update = _choice(_get(cfg, "training.update"), "training.update", UPDATES)
+    try:
+        ni = check_nonideal(
+            NonIdeal(
+                c2c_std=_get(cfg, "device.c2c_std"),
+                read_noise=_get(cfg, "device.read_noise"),
+                stuck_fraction=_get(cfg, "device.stuck.fraction"),
+                stuck_level=stuck_level,
+                update=update,
+                depression_curve=depression,
+            ),
+            curve.size,
+            names=_NONIDEAL_NAMES,
+        )
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    device, training = {}, {}
+    if ni.c2c_std > 0:
+        device["c2c_std"] = ni.c2c_std
+    if ni.read_noise > 0:
+        device["read_noise"] = ni.read_noise
+    if ni.stuck_fraction > 0:
+        device["stuck"] = {"fraction": ni.stuck_fraction, "level": ni.stuck_level}
+    if dep_path is not None:
+        device["depression_curve"] = str(dep_path)
+        device["depression_curve_sha256"] = _sha256(ni.depression_curve)
+    if ni.update != "potentiate":
+        training["update"] = ni.update
+    return ni, device, training
+
+
+def _shift_map(cfg, distribution: str, shape) -> tuple[np.ndarray | None, dict]:
+    """The measured shift map (distribution=measured), and its params entries."""
+    path = _optional_file(cfg, "device.shift.map")
+    raw = _get(cfg, "device.shift.map")
+    if distribution != "measured":
+        if path is not None:
+            raise ConfigError(
+                f"device.shift.map={raw!r}: a shift map is used only with "
+                f"device.shift.distribution=measured (it is {distribution!r})"
+            )
+        return None, {}
+    if path is None:
+        raise ConfigError(
+            "device.shift.map=null: device.shift.distribution=measured needs a CSV file of "
+            f"shifts in siemens, {shape[0]} rows of {shape[1]} values (one per crossbar column)"
+        )
+    try:
+        m = load_shift_map(path)
+    except (ValueError, OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"device.shift.map={raw!r}: {exc}") from None
+    if m.shape != tuple(shape):
+        raise ConfigError(
+            f"device.shift.map={raw!r}: a map of shape {m.shape}, but the crossbar is "
+            f"{shape[0]} rows x {shape[1]} columns; expected shape {tuple(shape)}"
+        )
+    return m, {"map": str(path), "map_sha256": _sha256(m)}
 
 
 _TRAIN_NAMES = {
@@ -335,6 +499,14 @@ _SHIFT_NAMES = {
     "low": "device.shift.low",
     "high": "device.shift.high",
     "division_factor": "device.shift.division_factor",
+}
+_NONIDEAL_NAMES = {
+    "c2c_std": "device.c2c_std",
+    "read_noise": "device.read_noise",
+    "stuck_fraction": "device.stuck.fraction",
+    "stuck_level": "device.stuck.level",
+    "update": "training.update",
+    "depression_curve": "device.depression_curve",
 }
 
 
@@ -363,8 +535,15 @@ def validate_config(cfg: DictConfig | StudyConfig) -> StudySpec:
     negative_target < positive_target; training.epochs, mc.n_crossbars, mc.chunk_size integers
     >= 1; mc.seed in [0, 2**32 - 1]; 0 < device.shift.low < device.shift.high and
     division_factor > 0; a known precision and shift distribution; a device.cols that is even;
-    binary dataset patterns and labels whose shapes match the crossbar (device.rows inputs,
-    device.cols / 2 neurons); and a readable, valid curve file (device.curve).
+    binary dataset patterns and labels, the test set shaped like the training set, and, where
+    device.rows / device.cols are given (not null), matching them; a readable, valid curve file
+    (device.curve); the non-idealities (device.c2c_std and device.read_noise finite and >= 0,
+    device.stuck.fraction in [0, 1], a known device.stuck.level and training.update, a
+    device.depression_curve file with the curve's number of points); and the shift map of
+    distribution=measured (a file of shape (rows, cols), and only with that distribution).
+
+    Keys of the non-idealities, the letters dataset and the shift map enter ``params`` only
+    when they differ from their defaults, so a study without them keeps its config_hash.
 
     Returns:
         A `StudySpec` with the loaded curve, the dataset and the resolved parameters.
@@ -394,14 +573,18 @@ def validate_config(cfg: DictConfig | StudyConfig) -> StudySpec:
         "precision": precision,
         "progress": bool(_get(cfg, "mc.progress")),
     }
-    rows = _int(_get(cfg, "device.rows"), "device.rows", 1)
-    cols = _int(_get(cfg, "device.cols"), "device.cols", 2)
-    if cols % 2:
+    rows_given, cols_given = _get(cfg, "device.rows"), _get(cfg, "device.cols")
+    rows = None if rows_given is None else _int(rows_given, "device.rows", 1)
+    cols = None if cols_given is None else _int(cols_given, "device.cols", 2)
+    if cols is not None and cols % 2:
         raise ConfigError(
             f"device.cols={cols}: must be even (each neuron uses two columns, G+ and G-)"
         )
-    dataset = _dataset(cfg, rows, cols // 2)
+    dataset = _dataset(cfg, rows, cols)
+    rows, cols = dataset.rows, dataset.cols
     curve, path = _load_curve(cfg)
+    nonideal, device_extra, training_extra = _nonideal(cfg, curve)
+    shift_map, map_extra = _shift_map(cfg, distribution, (rows, cols))
 
     shift = {
         "distribution": distribution,
@@ -409,6 +592,14 @@ def validate_config(cfg: DictConfig | StudyConfig) -> StudySpec:
         "high": high,
         "division_factor": division_factor,
     }
+    dataset_params = {"name": dataset.name}
+    if _get(cfg, "dataset.kind") != "patterns":
+        dataset_params.update(
+            kind=str(_get(cfg, "dataset.kind")),
+            holdout_per_letter=int(_get(cfg, "dataset.holdout_per_letter")),
+            split_seed=int(_get(cfg, "dataset.split_seed")),
+            bias=bool(_get(cfg, "dataset.bias")),
+        )
     params = {
         "device": {
             "curve": str(path),
@@ -417,11 +608,12 @@ def validate_config(cfg: DictConfig | StudyConfig) -> StudySpec:
             "k": train["k"],
             "rows": rows,
             "cols": cols,
-            "shift": dict(shift),
+            "shift": {**shift, **map_extra},
+            **device_extra,
         },
-        "training": {key: train[key] for key in _TRAIN_NAMES if key != "k"},
+        "training": {**{key: train[key] for key in _TRAIN_NAMES if key != "k"}, **training_extra},
         "dataset": {
-            "name": dataset.name,
+            **dataset_params,
             "train": {
                 "patterns": dataset.train_patterns.tolist(),
                 "labels": dataset.train_labels.tolist(),
@@ -433,4 +625,6 @@ def validate_config(cfg: DictConfig | StudyConfig) -> StudySpec:
         },
         "mc": {key: mc[key] for key in ("n_crossbars", "seed", "chunk_size", "precision")},
     }
-    return StudySpec(curve, path, dataset, train, shift, mc, params)
+    return StudySpec(
+        curve, path, dataset, train, shift, mc, params, nonideal=nonideal, shift_map=shift_map
+    )

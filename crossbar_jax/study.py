@@ -56,8 +56,9 @@ SUPERSEDED = ".superseded"  # where results of a replaced configuration are kept
 # Left out of the config hash, so that a rerun that changes only these resumes instead of
 # recomputing: the chunk size changes no result (crossbar i's outcome does not depend on it),
 # and the curve is identified by its content (device.curve_sha256), not by where the file lies
-# (a moved checkout, another mount point on a cluster node).
-_NOT_HASHED = ("mc.chunk_size", "device.curve")
+# (a moved checkout, another mount point on a cluster node). The same holds for the depression
+# curve and the measured shift map, hashed by content (``*_sha256``).
+_NOT_HASHED = ("mc.chunk_size", "device.curve", "device.depression_curve", "device.shift.map")
 
 
 def flatten(tree: dict, prefix: str = "") -> dict:
@@ -118,17 +119,34 @@ def _set_aside(out: Path, previous: dict) -> Path:
     return dest
 
 
+def _general_kwargs(spec: StudySpec) -> dict:
+    """The general engine's extra arguments: non-idealities and shift distribution."""
+    return {
+        "nonideal": spec.nonideal,
+        "distribution": spec.shift["distribution"],
+        "shift_map": spec.shift_map,
+    }
+
+
 def _simulate(spec: StudySpec):
-    """Run the Monte Carlo in the requested precision; float64 needs JAX's 64-bit mode."""
+    """Run the Monte Carlo in the requested precision; float64 needs JAX's 64-bit mode.
+
+    The fast engine (`run_monte_carlo`) runs the reference model; a study with a non-ideality
+    or another shift distribution runs on the general engine (`run_monte_carlo_nonideal`).
+    """
     import jax
 
+    from crossbar_jax.general_engine import run_monte_carlo_nonideal
     from crossbar_jax.montecarlo import run_monte_carlo
 
     precision = spec.mc["precision"]
+    runner, extra = run_monte_carlo, {}
+    if spec.general:
+        runner, extra = run_monte_carlo_nonideal, _general_kwargs(spec)
     # Scoped, so a float32 job after a float64 one in the same process (the basic launcher
     # runs every job of a sweep in one process) computes exactly as it would alone.
     with jax.enable_x64(precision == "float64"):
-        result = run_monte_carlo(
+        result = runner(
             spec.mc["seed"],
             spec.mc["n_crossbars"],
             curve=spec.curve,
@@ -143,6 +161,7 @@ def _simulate(spec: StudySpec):
             dtype=precision,
             chunk_size=spec.mc["chunk_size"],
             progress=spec.mc["progress"],
+            **extra,
         )
         platform = jax.devices()[0].platform
     return result, platform
@@ -361,12 +380,37 @@ def _run_grid_study(cfg: DictConfig, out: Path, *, job, say) -> dict:
 
 
 def _simulate_grid(specs: list[StudySpec]):
-    """`run_grid` over the points of `specs` (they differ in traced parameters only)."""
+    """`run_grid` over the points of `specs` (they differ in traced parameters only).
+
+    With non-idealities or another shift distribution the points run one after another on the
+    general engine (one compilation serves them all: their numbers are traced).
+    """
     import jax
 
-    from crossbar_jax.montecarlo import run_grid
+    from crossbar_jax.montecarlo import GridResult, run_grid
 
     base = specs[0]
+    if base.general:
+        results = [_simulate(spec) for spec in specs]
+        outs = [r for r, _ in results]
+        points = {
+            key: np.array([s.train[key] for s in specs])
+            for key in ("beta", "positive_target", "negative_target", "k")
+        }
+        points.update(
+            {
+                key: np.array([s.shift[key] for s in specs])
+                for key in ("low", "high", "division_factor")
+            }
+        )
+        grid = GridResult(
+            points,
+            *(np.stack([getattr(r, f) for r in outs]) for f in
+              ("converged", "epoch", "final_error", "test_accuracy")),
+            compile_s=sum(r.compile_s for r in outs),
+            train_s=sum(r.train_s for r in outs),
+        )  # fmt: skip
+        return grid, results[0][1]
     precision = base.mc["precision"]
     with jax.enable_x64(precision == "float64"):
         result = run_grid(
@@ -394,7 +438,8 @@ def _figures_and_report(
     out: Path, frame: pd.DataFrame, summary: dict, spec: StudySpec, crossbars
 ) -> None:
     """figures/ and report.md, with the trajectories of a few crossbars replayed from their keys."""
-    from crossbar_jax.history import pick_crossbars, record_summary_history
+    from crossbar_jax.general_engine import record_job_history
+    from crossbar_jax.history import pick_crossbars
     from crossbar_jax.report import make_run_outputs
 
     n = len(frame)
@@ -405,12 +450,23 @@ def _figures_and_report(
             raise ConfigError(f"report.crossbars={list(crossbars)}: indices must be in [0, {n})")
     else:
         ids = pick_crossbars(frame["converged"].to_numpy(), frame["crossbar"].to_numpy())
-    history = record_summary_history(summary, ids, curve=spec.curve) if len(ids) else None
+    history = (
+        record_job_history(summary, ids, curve=spec.curve, shift_map=spec.shift_map)
+        if len(ids)
+        else None
+    )
     make_run_outputs(out, frame, summary, history=history)
 
 
 def _g(x) -> str:
     return "-" if x is None else f"{x:g}"
+
+
+def _nonideal_text(params: dict) -> str:
+    """The non-idealities of a job's params (keys at their defaults are absent): one line."""
+    from crossbar_jax.general_engine import nonideal_from_params
+
+    return nonideal_from_params(params, load_files=False).describe()
 
 
 def format_summary(summary: dict, out_dir=None) -> str:
@@ -429,6 +485,7 @@ def format_summary(summary: dict, out_dir=None) -> str:
     km_text = f"{km}" if km is not None else f"> {tr['epochs']} (at most half converged)"
     t = summary["timing"]
     rate = t.get("trainings_per_s")
+    nonideal = _nonideal_text(p)
     lines = [
         f"crossbar_jax study '{summary.get('experiment_name', '')}'"
         + (f"  ->  {out_dir}" if out_dir is not None else ""),
@@ -450,4 +507,6 @@ def format_summary(summary: dict, out_dir=None) -> str:
         f"  timing      compile {t['compile_s']:.2f} s, train {t['train_s']:.2f} s"
         + (f", {rate:,.0f} trainings/s" if rate else ""),
     ]
+    if nonideal != "ideal":  # the reference model's summary stays as it was
+        lines.insert(5, f"  non-ideal   {nonideal}")
     return "\n".join(lines)

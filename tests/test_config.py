@@ -36,6 +36,7 @@ def test_yaml_defaults_equal_the_schema_defaults(compose_cfg):
         "epochs": 50,
         "v0": -0.1,
         "v1": 0.1,
+        "update": "potentiate",  # the reference's update (non-idealities: all off by default)
     }
     assert cfg["device"]["k"] == 10.0
     assert cfg["device"]["shift"] == {
@@ -43,6 +44,7 @@ def test_yaml_defaults_equal_the_schema_defaults(compose_cfg):
         "low": 1e-8,
         "high": 1e-7,
         "division_factor": 5.0,
+        "map": None,
     }
     assert cfg["mc"]["chunk_size"] == 65536 and cfg["mc"]["precision"] == "float32"
 
@@ -69,6 +71,9 @@ def test_experiments_are_global_deltas_that_compose_and_validate(compose_cfg, na
     # Every swept value must be valid too: check each one at its point.
     for key, values in sweep.items():
         for value in str(values).split(","):
+            if (REPO / "conf" / key).is_dir():  # a config group (nonideality=c2c): compose it
+                validate_config(compose_cfg(f"experiment={name}", f"{key}={value}"))
+                continue
             point = cfg.copy()
             OmegaConf.update(point, key, value)  # the typed node converts "2e6" to 2e6
             validate_config(point)
