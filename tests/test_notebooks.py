@@ -97,3 +97,31 @@ def test_epoch_notebook_reads_the_apps_sweep(tmp_path, monkeypatch):
         for o in cell.outputs
     )
     assert f"the app's outputs in `{sweep}`" in text and "2,000 crossbars" in text
+
+
+@pytest.mark.slow
+def test_nonidealities_notebook_reads_the_apps_sweep(tmp_path, monkeypatch):
+    """experiment=nonidealities, tiny, aggregated: the notebook ranks its ten cases."""
+    env = dict(os.environ, JAX_PLATFORMS="cpu", HYDRA_FULL_ERROR="1")
+    sweep = tmp_path / "multirun"
+    subprocess.run(
+        [sys.executable, str(REPO / "experiments" / "convergence.py"), "-m",
+         "experiment=nonidealities", "mc.n_crossbars=300", "mc.progress=false",
+         "report.figures=false", f"hydra.sweep.dir={sweep}"],
+        cwd=tmp_path, env=env, check=True, capture_output=True, timeout=600,
+    )  # fmt: skip
+    subprocess.run(
+        [sys.executable, str(REPO / "experiments" / "aggregate.py"), str(sweep)],
+        cwd=tmp_path, env=env, check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+    monkeypatch.setenv("RESULTS_DIR", str(sweep))
+    nb = _execute(REPO / "notebooks" / "nonidealities.ipynb")
+    assert not _errors(nb)
+    text = "".join(
+        o.get("data", {}).get("text/markdown", "")
+        for cell in nb.cells
+        if cell.cell_type == "code"
+        for o in cell.outputs
+    )
+    assert f"the app's outputs in `{sweep}`" in text and "3,000 crossbars" in text
+    assert "Most harmful here" in text
