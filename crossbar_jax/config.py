@@ -378,16 +378,18 @@ def _dataset(cfg, rows: int | None, cols: int | None) -> Dataset:
     """
     kind = _choice(_get(cfg, "dataset.kind"), "dataset.kind", DATASET_KINDS)
     ds = _letters(cfg) if kind == "letters" else _patterns(cfg)
-    where = "generated" if kind == "letters" else "train"
+    # The key that holds the patterns and labels: the lists, or the generator's name.
+    patterns_key = "dataset.kind=letters" if kind == "letters" else "dataset.train.patterns"
+    labels_key = "dataset.kind=letters" if kind == "letters" else "dataset.train.labels"
     if rows is not None and ds.rows != rows:
         raise ConfigError(
-            f"dataset.{where}.patterns: patterns of {ds.rows} bits do not match the crossbar's "
+            f"{patterns_key}: patterns of {ds.rows} bits do not match the crossbar's "
             f"device.rows={rows} input rows (device.rows=null follows the dataset)"
         )
     if cols is not None and ds.cols != cols:
         neurons = cols // 2
         raise ConfigError(
-            f"dataset.{where}.labels: labels of shape {tuple(ds.train_labels.shape)} give "
+            f"{labels_key}: labels of shape {tuple(ds.train_labels.shape)} give "
             f"{ds.neurons} neuron(s) per pattern, but the crossbar has device.cols={cols} "
             f"columns = {neurons} neuron(s) (2 columns each); expected shape "
             f"({ds.train_labels.shape[0]}, {neurons}) (device.cols=null follows the dataset)"

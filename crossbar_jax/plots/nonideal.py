@@ -165,6 +165,7 @@ def plot_nonideality_ranking(table: pd.DataFrame, *, baseline: str = "ideal") ->
                     capsize=2)  # fmt: skip
         ax.scatter(rate, y, c=colors, s=22, zorder=3)
         ax.set_yticks(y, rows)
+        ax.margins(x=0.12)  # room for the labels of the changes
         ax.set_xlabel("convergence rate (95% Wilson interval)")
         ax.set_title("Effect of each non-ideality on convergence")
         for yi, v in zip(y, rate, strict=True):
