@@ -113,11 +113,12 @@ class NonIdeal(NamedTuple):
     def switches(self) -> Switches:
         """The static switches that select the engine's code paths."""
         bidirectional = self.update == "bidirectional"
+        stuck = self.stuck_fraction > 0
         return Switches(
             c2c=self.c2c_std > 0,
             read=self.read_noise > 0,
-            stuck=self.stuck_fraction > 0,
-            stuck_high=self.stuck_level == "high",
+            stuck=stuck,
+            stuck_high=stuck and self.stuck_level == "high",  # no effect (or recompile) if off
             bidirectional=bidirectional,
             branches=bidirectional and self.depression_curve is not None,
         )
