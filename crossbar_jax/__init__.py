@@ -2,13 +2,15 @@
 
 from crossbar_jax.batching import use_cpu_cores
 from crossbar_jax.curve import CurveError, load_curve, validate_curve
-from crossbar_jax.datasets import FOUR_BIT, Dataset, make_dataset
+from crossbar_jax.datasets import FOUR_BIT, LETTERS, Dataset, letters_dataset, make_dataset
 from crossbar_jax.device import apply_pulses, curve_offsets, lookup_conductance
 from crossbar_jax.engine import CrossbarState, TrainParams, TrainResult, train
 from crossbar_jax.evaluate import UNDECIDED, Evaluation, evaluate, predict
 from crossbar_jax.forward import forward
+from crossbar_jax.general_engine import run_monte_carlo_nonideal, train_nonideal
 from crossbar_jax.manhattan import epoch_error, manhattan_direction, pattern_success
 from crossbar_jax.montecarlo import GridResult, MonteCarloResult, run_grid, run_monte_carlo
+from crossbar_jax.nonideal import NonIdeal
 from crossbar_jax.variation import crossbar_keys, lognormal_minmax, sample_shifts
 
 __version__ = "0.1.0"
@@ -41,6 +43,11 @@ __all__ = [
     "UNDECIDED",
     "Dataset",
     "FOUR_BIT",
+    "LETTERS",
+    "NonIdeal",
+    "letters_dataset",
+    "run_monte_carlo_nonideal",
+    "train_nonideal",
     "TrainParams",
     "TrainResult",
     "apply_pulses",
