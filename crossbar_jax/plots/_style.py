@@ -105,7 +105,7 @@ def new_grid(width: float, height: float, nrows: int, ncols: int, **subplots) ->
         left=0.62 / width,
         right=1 - 0.12 / width,
         bottom=0.42 / height,
-        top=1 - 0.45 / height,
+        top=1 - 0.62 / height,
         hspace=0.5,
         wspace=0.12,
     )
@@ -113,6 +113,12 @@ def new_grid(width: float, height: float, nrows: int, ncols: int, **subplots) ->
         nrows, ncols, sharex=True, sharey=True, squeeze=False, gridspec_kw=margins, **subplots
     )
     return fig, axes
+
+
+def grid_title(fig: Figure, text: str) -> None:
+    """A figure title a fixed 0.1 inch below the top edge, clear of a `new_grid`'s panels
+    whatever the figure's height (a fraction of a tall grid would overlap its first row)."""
+    fig.suptitle(text, y=1 - 0.1 / fig.get_figheight(), va="top")
 
 
 def save_figure(fig: Figure, path) -> Path:

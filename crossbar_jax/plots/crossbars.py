@@ -16,7 +16,14 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from crossbar_jax.history import History
-from crossbar_jax.plots._style import PAGE_WIDTH, new_figure, new_grid, save_figure, style
+from crossbar_jax.plots._style import (
+    PAGE_WIDTH,
+    grid_title,
+    new_figure,
+    new_grid,
+    save_figure,
+    style,
+)
 
 __all__ = [
     "plot_conductances",
@@ -81,7 +88,7 @@ def plot_conductances(h: History, b: int = 0) -> Figure:
                     ax.set_xlabel("epoch")
                 if c == 0:
                     ax.set_ylabel("G (µS)")
-        fig.suptitle(_title(h, b, "Device conductances"))
+        grid_title(fig, _title(h, b, "Device conductances"))
     return fig
 
 
@@ -103,7 +110,7 @@ def plot_weights(h: History, b: int = 0) -> Figure:
                     ax.set_xlabel("epoch")
                 if m == 0:
                     ax.set_ylabel("W = G+ - G- (µS)")
-        fig.suptitle(_title(h, b, "Synaptic weights"))
+        grid_title(fig, _title(h, b, "Synaptic weights"))
     return fig
 
 
@@ -149,6 +156,9 @@ def plot_activations(h: History, b: int = 0) -> Figure:
             bbox_to_anchor=(1.02, 0.5),
             frameon=False,
             title="pattern \u2192 labels",
+            # the letters task has 21 training patterns: two narrow columns keep the panels wide
+            ncol=1 if n_patterns <= 10 else 2,
+            fontsize=None if n_patterns <= 10 else 5.5,
         )
         fig.suptitle(_title(h, b, "Activations of the training patterns"))
     return fig
