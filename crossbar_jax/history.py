@@ -31,6 +31,7 @@ import numpy as np
 from crossbar_jax.curve import validate_curve
 from crossbar_jax.datasets import FOUR_BIT, Dataset, validate_dataset
 from crossbar_jax.device import apply_pulses, curve_offsets, lookup_conductance
+from crossbar_jax.engine import _check_shifts
 from crossbar_jax.forward import forward, pattern_voltages
 from crossbar_jax.manhattan import epoch_error, manhattan_direction, pattern_success
 from crossbar_jax.validation import check_shift_params, check_train_params, resolve_dtype
@@ -158,20 +159,13 @@ def record_history(
         patterns, labels = FOUR_BIT.train_patterns, FOUR_BIT.train_labels
     x, y = validate_dataset(patterns, labels, key="training set")
     g = validate_curve(curve)
-    s = np.asarray(shifts, dtype=np.float64)
-    if s.ndim == 2:
-        s = s[None]
-    rows, cols = x.shape[1], 2 * y.shape[1]
-    if s.ndim != 3 or s.shape[1:] != (rows, cols) or s.shape[0] < 1:
-        raise ValueError(f"shifts: expected shape (batch, {rows}, {cols}), got {np.shape(shifts)}")
+    s = np.asarray(_check_shifts(shifts, x.shape[1], 2 * y.shape[1]), dtype=np.float64)
     if s.shape[0] > MAX_HISTORY_BATCH:
         raise ValueError(
             f"shifts: record_history keeps every epoch of every crossbar and takes at most "
             f"{MAX_HISTORY_BATCH} crossbars, got {s.shape[0]}; use `train` or "
             "`run_monte_carlo` for outcomes of large batches"
         )
-    if not np.all(np.isfinite(s)):
-        raise ValueError("shifts: must be finite (siemens)")
     idx = np.arange(s.shape[0]) if crossbar is None else np.asarray(crossbar, np.int64)
     if idx.shape != (s.shape[0],):
         raise ValueError(f"crossbar: expected {s.shape[0]} indices, got shape {idx.shape}")
