@@ -4,12 +4,17 @@ from crossbar_jax.batching import use_cpu_cores
 from crossbar_jax.curve import CurveError, load_curve, validate_curve
 from crossbar_jax.datasets import FOUR_BIT, LETTERS, Dataset, letters_dataset, make_dataset
 from crossbar_jax.device import apply_pulses, curve_offsets, lookup_conductance
-from crossbar_jax.engine import CrossbarState, TrainParams, TrainResult, train
+from crossbar_jax.engine import TrainResult, train, train_nonideal
 from crossbar_jax.evaluate import UNDECIDED, Evaluation, evaluate, predict
 from crossbar_jax.forward import forward
-from crossbar_jax.general_engine import run_monte_carlo_nonideal, train_nonideal
 from crossbar_jax.manhattan import epoch_error, manhattan_direction, pattern_success
-from crossbar_jax.montecarlo import GridResult, MonteCarloResult, run_grid, run_monte_carlo
+from crossbar_jax.montecarlo import (
+    GridResult,
+    MonteCarloResult,
+    run_grid,
+    run_monte_carlo,
+    run_monte_carlo_nonideal,
+)
 from crossbar_jax.nonideal import NonIdeal
 from crossbar_jax.variation import crossbar_keys, lognormal_minmax, sample_shifts
 
@@ -35,7 +40,6 @@ def __getattr__(name):
 
 
 __all__ = [
-    "CrossbarState",
     "CurveError",
     "Evaluation",
     "GridResult",
@@ -48,7 +52,6 @@ __all__ = [
     "letters_dataset",
     "run_monte_carlo_nonideal",
     "train_nonideal",
-    "TrainParams",
     "TrainResult",
     "apply_pulses",
     "crossbar_keys",

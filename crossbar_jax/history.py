@@ -21,21 +21,22 @@ Conventions (epoch e = 1..E is index e - 1 of the epoch axis):
 
 from __future__ import annotations
 
-from functools import partial
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from crossbar_jax import runner
 from crossbar_jax.curve import validate_curve
 from crossbar_jax.datasets import FOUR_BIT, Dataset, validate_dataset
-from crossbar_jax.device import apply_pulses, curve_offsets, lookup_conductance
-from crossbar_jax.engine import _check_shifts
-from crossbar_jax.forward import forward, pattern_voltages
-from crossbar_jax.manhattan import epoch_error, manhattan_direction, pattern_success
+from crossbar_jax.engine import _given
+from crossbar_jax.engine import check_shifts as _check_shifts
+from crossbar_jax.model import make_curves, make_model, make_point
+from crossbar_jax.nonideal import check_nonideal
+from crossbar_jax.runner import Source
 from crossbar_jax.validation import check_shift_params, check_train_params, resolve_dtype
-from crossbar_jax.variation import sample_shifts
+from crossbar_jax.variation import REFERENCE_DISTRIBUTION
 
 __all__ = [
     "History",
@@ -44,6 +45,7 @@ __all__ = [
     "record_history",
     "record_run_history",
     "record_summary_history",
+    "record_job_history",
 ]
 
 MAX_HISTORY_BATCH = 64
@@ -73,38 +75,27 @@ class History(NamedTuple):
         return int(self.error.shape[1])
 
 
-def _crossbar_history(shifts, offsets, voltages, labels, beta, tp, tn, k, *, epochs: int):
-    """Scan the epochs of one crossbar, recording what each epoch reads."""
-    length = offsets.shape[0]
-
-    def step(carry, e):
-        pulses, done, conv_epoch = carry
-        g = lookup_conductance(pulses, offsets, shifts, k)
-        f, x = forward(voltages, g, beta)
-        success = pattern_success(f, labels, tp, tn)
-        err = epoch_error(f, labels, success, tp, tn)
-        direction = manhattan_direction(f, x, labels, voltages, tp, tn)
-        conv = jnp.all(success)
-        newly = conv & ~done
-        active = ~(done | conv)
-        new_pulses = apply_pulses(
-            pulses, (direction > 0) & active, (direction < 0) & active, length
-        )
-        record = (pulses, g, g[:, 0::2] - g[:, 1::2], f, jnp.where(done, jnp.nan, err))
-        carry = (new_pulses, done | conv, jnp.where(newly, e + 1, conv_epoch))
-        return carry, record
-
-    init = (jnp.zeros(shifts.shape, jnp.int32), jnp.array(False), jnp.int32(0))
-    (pulses, done, conv_epoch), rec = jax.lax.scan(step, init, jnp.arange(epochs, dtype=jnp.int32))
-    final_g = lookup_conductance(pulses, offsets, shifts, k)
-    return rec, done, jnp.where(done, conv_epoch, epochs), pulses, final_g
-
-
-@partial(jax.jit, static_argnames=("epochs",))
-def _history_jit(shifts, offsets, voltages, labels, beta, tp, tn, k, epochs):
-    fn = partial(_crossbar_history, epochs=epochs)
-    return jax.vmap(fn, in_axes=(0, None, None, None, None, None, None, None))(
-        shifts, offsets, voltages, labels, beta, tp, tn, k
+def _record(model, curves, src, b: int, idx, prm) -> History:
+    """Run the runner's recorder on `b` lanes (padded to `MAX_HISTORY_BATCH`, so that any
+    batch size reuses one executable) and package the records as a `History`."""
+    rec, final = runner.record(model, curves, src, MAX_HISTORY_BATCH)
+    lanes_first = lambda a: np.moveaxis(a, -1, 0)[:b]  # noqa: E731  (E, ..., B) -> (b, E, ...)
+    g = lanes_first(rec["g"])
+    return History(
+        crossbar=np.asarray(idx, np.int64),
+        pulses=lanes_first(rec["n"]).astype(np.int32),
+        conductances=g,
+        weights=g[..., 0::2] - g[..., 1::2],
+        activations=np.tanh(lanes_first(rec["x"])),
+        error=lanes_first(rec["error"]),
+        converged=final["converged"][:b],
+        epoch=final["epoch"][:b].astype(np.int32),
+        final_pulses=final["pulses"][:b],
+        final_conductances=final["conductances"][:b],
+        patterns=np.asarray(model.train_bits, np.int8),
+        labels=np.asarray(model.train_labels, np.int8),
+        positive_target=prm["positive_target"],
+        negative_target=prm["negative_target"],
     )
 
 
@@ -170,39 +161,11 @@ def record_history(
     if idx.shape != (s.shape[0],):
         raise ValueError(f"crossbar: expected {s.shape[0]} indices, got shape {idx.shape}")
 
-    scalars = [jnp.asarray(prm[n], dt) for n in ("beta", "positive_target", "negative_target", "k")]
-    voltages = pattern_voltages(
-        jnp.asarray(x), jnp.asarray(prm["v0"], dt), jnp.asarray(prm["v1"], dt)
-    ).astype(dt)
-    # Always run MAX_HISTORY_BATCH crossbars (the extra ones are discarded), so that any
-    # batch size reuses one compiled executable; each crossbar is independent of the others.
-    b = s.shape[0]
-    padded = np.concatenate([s, np.full((MAX_HISTORY_BATCH - b,) + s.shape[1:], 1e-8)])
-    out = _history_jit(
-        jnp.asarray(padded, dt),
-        curve_offsets(g, dt),
-        voltages,
-        jnp.asarray(y),
-        *scalars,
-        epochs=prm["epochs"],
-    )
-    rec, done, epoch, pulses, final_g = jax.tree_util.tree_map(lambda a: np.asarray(a)[:b], out)
-    return History(
-        crossbar=idx.astype(np.int64),
-        pulses=rec[0],
-        conductances=rec[1],
-        weights=rec[2],
-        activations=rec[3],
-        error=rec[4],
-        converged=done,
-        epoch=epoch.astype(np.int32),
-        final_pulses=pulses,
-        final_conductances=final_g,
-        patterns=x,
-        labels=y,
-        positive_target=prm["positive_target"],
-        negative_target=prm["negative_target"],
-    )
+    model, curves, src, _ = _given(
+        np.concatenate([s, np.full((MAX_HISTORY_BATCH - s.shape[0],) + s.shape[1:], 1e-8)]),
+        g, x, y, None, {k_: prm[k_] for k_ in prm}, dt, 0,
+    )  # fmt: skip
+    return _record(model, curves, src, s.shape[0], idx, prm)
 
 
 def record_run_history(
@@ -222,44 +185,56 @@ def record_run_history(
     high=1e-7,
     division_factor=5.0,
     dtype="float32",
+    nonideal=None,
+    distribution: str = REFERENCE_DISTRIBUTION,
+    shift_map=None,
 ) -> History:
     """`record_history` of chosen crossbars of a `run_monte_carlo` study.
 
-    Crossbar i of seed s has the shifts that `run_monte_carlo(s, ...)` drew for it (same key
-    ``fold_in(key(s), i)``, same sampler), so its history ends in the outcome the study
-    recorded. Arguments are `run_monte_carlo`'s; `crossbars` lists the indices to inspect.
+    Crossbar i gets the shifts, stuck devices and noise that `run_monte_carlo(seed, ...)` drew
+    for it, so its history ends in the outcome the study recorded. Activations are the (noisy)
+    reads the epoch trained on. Arguments are `run_monte_carlo`'s; `crossbars` lists 1 to
+    `MAX_HISTORY_BATCH` indices to inspect.
     """
+    from crossbar_jax.montecarlo import _check_seed, check_shift_map
+
+    dt = resolve_dtype(dtype)
+    prm = check_train_params(
+        beta=beta, positive_target=positive_target, negative_target=negative_target, k=k,
+        epochs=epochs, v0=v0, v1=v1,
+    )  # fmt: skip
     lo, hi, df = check_shift_params(low=low, high=high, division_factor=division_factor)
     idx = np.atleast_1d(np.asarray(crossbars, np.int64))
-    if idx.ndim != 1 or idx.size == 0 or np.any(idx < 0):
-        raise ValueError(f"crossbars: expected non-negative crossbar indices, got {crossbars!r}")
-    dt = resolve_dtype(dtype)
+    if idx.ndim != 1 or idx.size == 0 or np.any(idx < 0) or idx.size > MAX_HISTORY_BATCH:
+        raise ValueError(
+            f"crossbars: expected 1 to {MAX_HISTORY_BATCH} non-negative indices, got {crossbars!r}"
+        )
+    g = validate_curve(curve)
+    ni = None if nonideal is None else check_nonideal(nonideal, g.size)
     shape = (dataset.rows, dataset.cols)
-    shifts = np.concatenate(
-        [
-            np.asarray(
-                sample_shifts(
-                    seed, 1, shape, low=lo, high=hi, division_factor=df, start=int(i), dtype=dt
-                )
-            )
-            for i in idx
-        ]
+    smap = check_shift_map(shift_map, distribution, shape)
+    model = make_model(
+        epochs=prm["epochs"], dtype=dt, dataset=dataset._replace(
+            test_patterns=dataset.train_patterns[:0], test_labels=dataset.train_labels[:0]),
+        length=g.size, distribution=distribution, nonideal=ni,
+    )  # fmt: skip
+    point = {**{k_: prm[k_] for k_ in prm if k_ != "epochs"}, "low": lo, "high": hi,
+             "division_factor": df}  # fmt: skip
+    if ni is not None:
+        point.update(c2c_std=ni.c2c_std, read_noise=ni.read_noise, stuck_fraction=ni.stuck_fraction)
+    padded = np.concatenate([idx, np.full(MAX_HISTORY_BATCH - idx.size, idx[-1])])
+    src = Source(
+        seed=np.uint32(_check_seed(seed)),
+        per_point=np.uint32(MAX_HISTORY_BATCH),
+        table=make_point(dt, **{k_: np.asarray([v]) for k_, v in point.items()}),
+        shift_map=jnp.asarray(smap if smap is not None else np.zeros(shape), dt),
+        shifts=None,
+        first=np.uint32(0),
+        unit=jnp.ones((), dt),
+        indices=jnp.asarray(padded, jnp.uint32),
     )
-    return record_history(
-        shifts,
-        curve=curve,
-        patterns=dataset.train_patterns,
-        labels=dataset.train_labels,
-        beta=beta,
-        positive_target=positive_target,
-        negative_target=negative_target,
-        k=k,
-        epochs=epochs,
-        v0=v0,
-        v1=v1,
-        dtype=dtype,
-        crossbar=idx,
-    )
+    curves = make_curves(g, dt, None if ni is None else ni.depression_curve)
+    return _record(model, curves, src, idx.size, idx, prm)
 
 
 def pick_crossbars(converged, crossbar=None) -> list[int]:
@@ -283,20 +258,26 @@ def pick_crossbars(converged, crossbar=None) -> list[int]:
     return out
 
 
-def record_summary_history(summary: dict, crossbars=None, *, converged=None, curve=None) -> History:
+def record_summary_history(
+    summary: dict, crossbars=None, *, converged=None, curve=None, shift_map=None
+) -> History:
     """`record_run_history` of crossbars of a study job, from its summary.json.
 
     Reads the parameter point from ``summary["params"]`` as the app writes it (``device.k``,
-    ``device.shift.*``, ``training.*``, ``dataset.train``, ``mc.seed``, ``mc.precision``).
+    ``device.shift.*``, the non-idealities, ``training.*``, ``dataset.train``, ``mc.seed``,
+    ``mc.precision``), so the replay makes the draws the job made and ends in the outcome it
+    recorded.
 
     Args:
         summary: the job's summary.json as a dict.
         crossbars: crossbar indices to inspect; default `pick_crossbars(converged)`.
         converged: (N,) per-crossbar flags (results.parquet), needed when `crossbars` is None.
         curve: the conductance curve; default loaded from ``params["device"]["curve"]``.
+        shift_map: the measured shift map; default loaded from ``device.shift.map``.
     """
     from crossbar_jax.curve import load_curve
     from crossbar_jax.datasets import make_dataset
+    from crossbar_jax.nonideal import check_sha, nonideal_from_params
 
     p = summary["params"]
     dev, tr, mc = p["device"], p["training"], p["mc"]
@@ -318,6 +299,13 @@ def record_summary_history(summary: dict, crossbars=None, *, converged=None, cur
             ds["train"]["patterns"], ds["train"]["labels"], name=ds.get("name", "dataset")
         )
     sh = dev["shift"]
+    distribution = sh.get("distribution", REFERENCE_DISTRIBUTION)
+    if distribution == "measured" and shift_map is None:
+        from crossbar_jax.variation import load_shift_map
+
+        shift_map = load_shift_map(sh["map"])
+        check_sha(shift_map, sh.get("map_sha256"), sh["map"])
+    nonideal = nonideal_from_params(p)
     precision = mc.get("precision", "float32")
     with jax.enable_x64(precision == "float64"):
         return record_run_history(
@@ -336,4 +324,11 @@ def record_summary_history(summary: dict, crossbars=None, *, converged=None, cur
             high=sh["high"],
             division_factor=sh["division_factor"],
             dtype=precision,
+            nonideal=None if nonideal.is_ideal else nonideal,
+            distribution=distribution,
+            shift_map=shift_map,
         )
+
+
+record_job_history = record_summary_history  # the name the app used for either model
+record_nonideal_history = record_run_history  # the former name for runs with non-idealities

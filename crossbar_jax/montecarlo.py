@@ -13,63 +13,40 @@ at point j with the same seed.
 
 from __future__ import annotations
 
-import time
-from functools import partial
 from typing import NamedTuple
 
-import jax
 import jax.numpy as jnp
 import numpy as np
-from jax import lax
 
-from crossbar_jax.batching import batch_mesh, chunk_layout, pipeline, shard_batch
+from crossbar_jax import runner
 from crossbar_jax.curve import validate_curve
 from crossbar_jax.datasets import FOUR_BIT, Dataset
-from crossbar_jax.device import curve_offsets, lookup_conductance
-from crossbar_jax.engine import DEFAULT_CHUNK, TrainParams, _lanes, train_chunk
-from crossbar_jax.evaluate import UNDECIDED
-from crossbar_jax.forward import activations, neuron_logic_currents, pattern_voltages
+from crossbar_jax.model import make_curves, make_model, make_point
+from crossbar_jax.nonideal import NonIdeal, check_nonideal
+from crossbar_jax.runner import DEFAULT_CHUNK, Source
 from crossbar_jax.validation import (
     check_positive_int,
     check_shift_params,
     check_train_params,
     resolve_dtype,
 )
-from crossbar_jax.variation import shift_lanes
+from crossbar_jax.variation import DISTRIBUTIONS, REFERENCE_DISTRIBUTION
 
 __all__ = [
-    "ShiftParams",
-    "PointTable",
     "MonteCarloResult",
     "GridResult",
     "run_monte_carlo",
+    "run_monte_carlo_nonideal",
     "run_grid",
     "compile_count",
+    "check_shift_map",
     "MAX_SEED",
 ]
 
+compile_count = runner.compile_count
+
 MAX_SEED = 2**32 - 1
 POINT_KEYS = ("beta", "positive_target", "negative_target", "k", "low", "high", "division_factor")
-
-
-class ShiftParams(NamedTuple):
-    """Lognormal min-max shift range, traced."""
-
-    low: jax.Array  # () float, siemens, smallest shift of each crossbar
-    high: jax.Array  # () float, siemens, largest shift of each crossbar
-    division_factor: jax.Array  # () float, sigma = |ln(high/low)| / division_factor
-
-
-class PointTable(NamedTuple):
-    """The parameter points of a grid, one entry per point (traced)."""
-
-    beta: jax.Array  # (G,) float, 1/ampere
-    positive_target: jax.Array  # (G,) float
-    negative_target: jax.Array  # (G,) float
-    k: jax.Array  # (G,) float
-    low: jax.Array  # (G,) float, siemens
-    high: jax.Array  # (G,) float, siemens
-    division_factor: jax.Array  # (G,) float
 
 
 class MonteCarloResult(NamedTuple):
@@ -107,104 +84,6 @@ class GridResult(NamedTuple):
             self.compile_s,
             self.train_s,
         )
-
-
-def _accuracy(g, patterns, labels, p: TrainParams):
-    """Fraction of held-out patterns whose every neuron output is right, per crossbar: (B,).
-
-    The same floats as `crossbar_jax.evaluate.predict` on each crossbar: output 1 when
-    f >= t+, 0 when f <= t-, undecided otherwise; undecided counts as wrong.
-    """
-    n_test, batch = patterns.shape[0], g.shape[-1]
-    if n_test == 0:
-        return jnp.full((batch,), jnp.nan, jnp.float32)
-    voltages = pattern_voltages(patterns, p.v0, p.v1).astype(g.dtype)
-    lanes = _lanes(g)
-    right = [jnp.ones((batch,), bool) for _ in range(n_test)]
-    for m in range(g.shape[1] // 2):
-        currents = neuron_logic_currents(
-            voltages, [row[2 * m] for row in lanes], [row[2 * m + 1] for row in lanes]
-        )
-        for q, i in enumerate(currents):
-            f, _ = activations(i, p.beta)
-            out = jnp.where(
-                f >= p.positive_target, 1, jnp.where(f <= p.negative_target, 0, UNDECIDED)
-            )
-            right[q] = right[q] & (out == labels[q, m])
-    count = right[0].astype(jnp.float32)
-    for r in right[1:]:
-        count = count + r.astype(jnp.float32)
-    return count / n_test
-
-
-def _mc_shard(
-    seed,
-    start,
-    per_point,
-    offsets,
-    train_x,
-    train_y,
-    test_x,
-    test_y,
-    table: PointTable,
-    v0,
-    v1,
-    unit,
-    *,
-    local: int,
-    epochs: int,
-):
-    """One device's `local` lanes of a chunk: lane l is crossbar l % N of point l // N."""
-    lane = (
-        start
-        + lax.axis_index("batch").astype(jnp.uint32) * local
-        + jnp.arange(local, dtype=jnp.uint32)
-    )
-    point = jnp.minimum(lane // per_point, table.beta.shape[0] - 1)  # padding: last point
-    crossbar = lane - point * per_point
-    pick = lambda a: a[point]  # noqa: E731
-    dtype = offsets.dtype
-    shape = (train_x.shape[1], 2 * train_y.shape[1])
-    s = shift_lanes(
-        seed, crossbar, shape, pick(table.low), pick(table.high), pick(table.division_factor), dtype
-    )
-    params = TrainParams(
-        pick(table.beta),
-        pick(table.positive_target),
-        pick(table.negative_target),
-        pick(table.k),
-        v0,
-        v1,
-    )
-    state = train_chunk(
-        s, offsets, train_x, train_y, params, epochs=epochs, errors="last", unit=unit
-    )
-    g = lookup_conductance(state.pulses, offsets, s, params.k)
-    epoch = jnp.where(state.done, state.epoch, epochs)
-    return state.done, epoch, state.last_error, _accuracy(g, test_x, test_y, params)
-
-
-_COMPILED: dict = {}
-
-
-def _compiled(args, *, size: int, epochs: int):
-    """The executable for these shapes, compiled once per process; (fn, seconds compiling)."""
-    mesh = batch_mesh()
-    sig = (mesh.devices.tobytes(), size, epochs) + tuple(
-        (a.shape, str(a.dtype)) for a in jax.tree_util.tree_leaves(args)
-    )
-    if sig in _COMPILED:
-        return _COMPILED[sig], 0.0
-    t0 = time.perf_counter()
-    fn = shard_batch(partial(_mc_shard, local=size // mesh.size, epochs=epochs), mesh, 0, len(args))
-    exe = jax.jit(fn).lower(*args).compile()
-    _COMPILED[sig] = exe
-    return exe, time.perf_counter() - t0
-
-
-def compile_count() -> int:
-    """How many Monte Carlo executables this process has compiled (for no-recompile checks)."""
-    return len(_COMPILED)
 
 
 def _check_seed(seed) -> int:
@@ -256,56 +135,101 @@ def _points(values: dict, epochs, v0, v1) -> tuple[dict, dict]:
 
 
 def _run_points(
-    seed, n, points: dict, *, curve, dataset: Dataset, epochs, v0, v1, dtype, chunk_size, progress
+    seed,
+    n,
+    points: dict,
+    *,
+    curve,
+    dataset: Dataset,
+    epochs,
+    v0,
+    v1,
+    dtype,
+    chunk_size,
+    progress,
+    nonideal: NonIdeal | None = None,
+    distribution: str = REFERENCE_DISTRIBUTION,
+    shift_map=None,
+    first: int = 0,
+    on_progress=None,
 ):
-    """Train and evaluate len(points) x n crossbars; flat per-lane outcomes and timings."""
+    """Train and evaluate len(points) x n crossbars on the one runner; flat per-lane outcomes."""
     dt = resolve_dtype(dtype)
     n = check_positive_int(n, "n_crossbars")
     chunk_size = check_positive_int(chunk_size, "chunk_size")
     seed = _check_seed(seed)
-    if n > MAX_SEED:
+    first = check_positive_int(first, "first_crossbar", minimum=0)
+    if n + first > MAX_SEED:
         raise ValueError(f"n_crossbars={n}: at most {MAX_SEED} crossbars per seed")
     n_points = len(points["beta"])
     total = n_points * n
     if total > MAX_SEED:
         raise ValueError(f"{n_points} points x {n} crossbars: at most {MAX_SEED} in one run")
+    if distribution not in DISTRIBUTIONS:
+        raise ValueError(f"distribution={distribution!r}: expected one of {list(DISTRIBUTIONS)}")
     g = validate_curve(curve)
-
-    size, n_chunks = chunk_layout(total, chunk_size, batch_mesh().size)
-    table = PointTable(*(jnp.asarray(points[k], dt) for k in POINT_KEYS))
-    args = [
-        jnp.uint32(seed),
-        jnp.uint32(0),
-        jnp.uint32(n),
-        curve_offsets(g, dt),
-        jnp.asarray(dataset.train_patterns),
-        jnp.asarray(dataset.train_labels),
-        jnp.asarray(dataset.test_patterns),
-        jnp.asarray(dataset.test_labels),
-        table,
-        jnp.asarray(v0, dt),
-        jnp.asarray(v1, dt),
-        jnp.ones((), dt),
-    ]
-    fn, compile_s = _compiled(args, size=size, epochs=epochs)
-
-    out = (
-        np.empty(total, bool),
-        np.empty(total, np.int32),
-        np.empty(total, dt),
-        np.empty(total, np.float32),
+    ni = None if nonideal is None else check_nonideal(nonideal, g.size)
+    shape = (dataset.rows, dataset.cols)
+    smap = check_shift_map(shift_map, distribution, shape)
+    model = make_model(
+        epochs=epochs, dtype=dt, dataset=dataset, length=g.size,
+        distribution=distribution, nonideal=ni,
+    )  # fmt: skip
+    curves = make_curves(g, dt, None if ni is None else ni.depression_curve)
+    table = make_point(dt, v0=v0, v1=v1, **points, **_magnitudes(ni, n_points))
+    src = Source(
+        seed=np.uint32(seed),
+        per_point=np.uint32(n),
+        table=table,
+        shift_map=jnp.asarray(smap if smap is not None else np.zeros(shape), dt),
+        shifts=None,
+        first=np.uint32(first),
+        unit=jnp.ones((), dt),
     )
+    out, compile_s, train_s = runner.run(
+        model, curves, src, total, chunk_size=chunk_size, progress=progress,
+        on_progress=on_progress,
+    )  # fmt: skip
+    fields = (out["converged"], out["epoch"], out["final_error"], out["test_accuracy"])
+    return fields, compile_s, train_s
 
-    def launch(c):
-        args[1] = jnp.uint32(c * size)
-        return fn(*args)
 
-    t0 = time.perf_counter()
-    for c, res in pipeline(range(n_chunks), progress, launch):
-        for field, value in zip(out, res, strict=True):
-            part = value[: total - c * size]
-            field[c * size : c * size + len(part)] = part
-    return out, compile_s, time.perf_counter() - t0
+def _magnitudes(ni: NonIdeal | None, n_points: int) -> dict:
+    """The non-idealities' traced numbers, one per point."""
+    if ni is None:
+        return {}
+    return {
+        key: np.full(n_points, getattr(ni, key))
+        for key in ("c2c_std", "read_noise", "stuck_fraction")
+    }
+
+
+def check_shift_map(shift_map, distribution, shape):
+    """The measured shift map as float64 (rows, cols) for distribution "measured", else None."""
+    if distribution != "measured":
+        return None
+    if shift_map is None:
+        raise ValueError("distribution='measured' needs shift_map, a (rows, cols) array (siemens)")
+    m = np.asarray(shift_map, np.float64)
+    if m.shape != tuple(shape):
+        raise ValueError(
+            f"shift_map: expected shape {tuple(shape)} (rows, cols = 2 per neuron), got {m.shape}"
+        )
+    if not np.all(np.isfinite(m)):
+        raise ValueError("shift_map: must be finite (siemens)")
+    return m
+
+
+def _point_values(beta, positive_target, negative_target, k, low, high, division_factor):
+    return dict(
+        beta=beta,
+        positive_target=positive_target,
+        negative_target=negative_target,
+        k=k,
+        low=low,
+        high=high,
+        division_factor=division_factor,
+    )
 
 
 def run_monte_carlo(
@@ -327,44 +251,36 @@ def run_monte_carlo(
     dtype="float32",
     chunk_size: int = DEFAULT_CHUNK,
     progress: bool = False,
+    nonideal: NonIdeal | None = None,
+    distribution: str = REFERENCE_DISTRIBUTION,
+    shift_map=None,
+    first_crossbar: int = 0,
+    on_progress=None,
 ) -> MonteCarloResult:
     """Train `n_crossbars` independently seeded crossbars at one parameter point.
 
-    Each crossbar i draws lognormal min-max shifts (``low``..``high`` siemens) from
-    ``fold_in(key(seed), i)``, is trained for at most `epochs` epochs, and is evaluated on the
-    dataset's held-out patterns with its trained conductances. Defaults are ALGORITHM.md's.
-    The physical parameters are traced: a second call with other values but the same shapes
-    (n_crossbars, chunk_size, epochs, dataset, dtype) reuses the compiled executable.
+    Each crossbar i draws its shifts (``low``..``high`` siemens; the reference's lognormal
+    min-max unless `distribution` says otherwise, see `crossbar_jax.variation.DISTRIBUTIONS`)
+    from ``fold_in(key(seed), i)``, is trained for at most `epochs` epochs, and is evaluated on
+    the dataset's held-out patterns with its trained conductances. Defaults are ALGORITHM.md's.
+    `nonideal` (`crossbar_jax.NonIdeal`) switches device non-idealities on; each costs only its
+    own arithmetic. The physical parameters are traced: a second call with other values but the
+    same shapes (n_crossbars, chunk_size, epochs, dataset, dtype, switches) does not recompile.
+
+    Args:
+        first_crossbar: index of the first crossbar: the run trains crossbars
+            first_crossbar .. first_crossbar + n_crossbars - 1, exactly as a larger run does.
+        on_progress: called as ``on_progress(done, total)`` after every chunk.
 
     Returns:
         `MonteCarloResult`; crossbar i's outcome is independent of `chunk_size` and of the
         number of devices.
     """
-    for key, v in (
-        ("beta", beta),
-        ("positive_target", positive_target),
-        ("negative_target", negative_target),
-        ("k", k),
-        ("low", low),
-        ("high", high),
-        ("division_factor", division_factor),
-    ):
+    values = _point_values(beta, positive_target, negative_target, k, low, high, division_factor)
+    for key, v in values.items():
         if np.ndim(v) != 0:
             raise ValueError(f"{key}={v!r}: expected a number (run_grid takes sequences)")
-    points, prm = _points(
-        dict(
-            beta=beta,
-            positive_target=positive_target,
-            negative_target=negative_target,
-            k=k,
-            low=low,
-            high=high,
-            division_factor=division_factor,
-        ),
-        epochs,
-        v0,
-        v1,
-    )
+    points, prm = _points(values, epochs, v0, v1)
     out, compile_s, train_s = _run_points(
         seed,
         n_crossbars,
@@ -377,11 +293,20 @@ def run_monte_carlo(
         dtype=dtype,
         chunk_size=chunk_size,
         progress=progress,
+        nonideal=nonideal,
+        distribution=distribution,
+        shift_map=shift_map,
+        first=first_crossbar,
+        on_progress=on_progress,
     )
     n = len(out[0])
-    return MonteCarloResult(
-        np.arange(n, dtype=np.int64), *out, compile_s=compile_s, train_s=train_s
-    )
+    crossbar = np.arange(first_crossbar, first_crossbar + n, dtype=np.int64)
+    return MonteCarloResult(crossbar, *out, compile_s=compile_s, train_s=train_s)
+
+
+def run_monte_carlo_nonideal(seed: int, n_crossbars: int, *, nonideal=None, **kwargs):
+    """`run_monte_carlo` with device non-idealities (kept for the name; same runner)."""
+    return run_monte_carlo(seed, n_crossbars, nonideal=nonideal, **kwargs)
 
 
 def run_grid(
@@ -403,6 +328,10 @@ def run_grid(
     dtype="float32",
     chunk_size: int = DEFAULT_CHUNK,
     progress: bool = False,
+    nonideal: NonIdeal | None = None,
+    distribution: str = REFERENCE_DISTRIBUTION,
+    shift_map=None,
+    on_progress=None,
 ) -> GridResult:
     """`run_monte_carlo` at G parameter points at once: G x `n_crossbars` crossbars, one batch.
 
@@ -412,24 +341,16 @@ def run_grid(
     ks); run_grid(0, n, beta=b.ravel(), k=kk.ravel(), ...)``. Every point uses the same seed,
     so crossbar i has the same random draws at every point (common random numbers).
 
-    One executable runs the whole grid (it is compiled once per grid size G, shapes and dtype),
-    which saves a process start and a compilation per point. Point j's outcomes are exactly
-    those of ``run_monte_carlo(seed, n_crossbars, ...)`` at point j.
+    One set of executables runs the whole grid, which saves a process start and a compilation
+    per point. Point j's outcomes are exactly those of ``run_monte_carlo(seed, n_crossbars,
+    ...)`` at point j.
 
     Returns:
         `GridResult` with (G, n_crossbars) arrays; ``result.at(j)`` is point j's
         `MonteCarloResult`.
     """
     points, prm = _points(
-        dict(
-            beta=beta,
-            positive_target=positive_target,
-            negative_target=negative_target,
-            k=k,
-            low=low,
-            high=high,
-            division_factor=division_factor,
-        ),
+        _point_values(beta, positive_target, negative_target, k, low, high, division_factor),
         epochs,
         v0,
         v1,
@@ -446,6 +367,10 @@ def run_grid(
         dtype=dtype,
         chunk_size=chunk_size,
         progress=progress,
+        nonideal=nonideal,
+        distribution=distribution,
+        shift_map=shift_map,
+        on_progress=on_progress,
     )
     shape = (len(points["beta"]), int(n_crossbars))
     return GridResult(

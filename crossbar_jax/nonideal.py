@@ -79,6 +79,8 @@ __all__ = [
     "noisy_forward",
     "apply_update",
     "noisy_accuracy",
+    "nonideal_from_params",
+    "check_sha",
 ]
 
 STUCK_LEVELS = ("low", "high")
@@ -349,3 +351,40 @@ def noisy_accuracy(key, conductances, patterns, labels, beta, tp, tn, v0, v1, re
     out = jnp.where(f >= tp, 1, jnp.where(f <= tn, 0, UNDECIDED))
     right = jnp.all(out == labels, axis=-1)
     return jnp.mean(right.astype(jnp.float32))
+
+
+def nonideal_from_params(params: dict, *, load_files: bool = True) -> NonIdeal:
+    """The `NonIdeal` of a study job from its summary.json ``params``.
+
+    Keys at their defaults are absent from params (the app writes only those that are on).
+    With `load_files` the depression curve is read from its file and checked against the
+    SHA-256 the job recorded; without, a placeholder marks that one was given.
+    """
+    dev, tr = params.get("device", {}), params.get("training", {})
+    stuck = dev.get("stuck") or {}
+    depression = None
+    if dev.get("depression_curve"):
+        depression = np.ones(1)
+        if load_files:
+            from crossbar_jax.curve import load_curve
+
+            depression = load_curve(dev["depression_curve"])
+            check_sha(depression, dev.get("depression_curve_sha256"), dev["depression_curve"])
+    return NonIdeal(
+        c2c_std=float(dev.get("c2c_std", 0.0)),
+        read_noise=float(dev.get("read_noise", 0.0)),
+        stuck_fraction=float(stuck.get("fraction", 0.0)),
+        stuck_level=str(stuck.get("level", "low")),
+        update=str(tr.get("update", "potentiate")),
+        depression_curve=depression,
+    )
+
+
+def check_sha(values, expected, path) -> None:
+    import hashlib
+
+    if expected is None:
+        return
+    got = hashlib.sha256(np.ascontiguousarray(values, np.float64).tobytes()).hexdigest()
+    if got != expected:
+        raise ValueError(f"{path}: its content changed since the job ran (SHA-256 differs)")

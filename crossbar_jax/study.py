@@ -136,8 +136,7 @@ def _simulate(spec: StudySpec):
     """
     import jax
 
-    from crossbar_jax.general_engine import run_monte_carlo_nonideal
-    from crossbar_jax.montecarlo import run_monte_carlo
+    from crossbar_jax.montecarlo import run_monte_carlo, run_monte_carlo_nonideal
 
     precision = spec.mc["precision"]
     runner, extra = run_monte_carlo, {}
@@ -438,8 +437,7 @@ def _figures_and_report(
     out: Path, frame: pd.DataFrame, summary: dict, spec: StudySpec, crossbars
 ) -> None:
     """figures/ and report.md, with the trajectories of a few crossbars replayed from their keys."""
-    from crossbar_jax.general_engine import record_job_history
-    from crossbar_jax.history import pick_crossbars
+    from crossbar_jax.history import pick_crossbars, record_job_history
     from crossbar_jax.report import make_run_outputs
 
     n = len(frame)
@@ -464,7 +462,7 @@ def _g(x) -> str:
 
 def _nonideal_text(params: dict) -> str:
     """The non-idealities of a job's params (keys at their defaults are absent): one line."""
-    from crossbar_jax.general_engine import nonideal_from_params
+    from crossbar_jax.nonideal import nonideal_from_params
 
     return nonideal_from_params(params, load_files=False).describe()
 

@@ -92,7 +92,7 @@ def test_general_engine_agrees_with_the_fast_engine_on_letters():
     sum (the general engine's, which is NumPy's): the final errors agree to float32 rounding,
     except for the rare crossbar where a near-zero update sign flips and its pulses part ways
     (3 of 2000 here)."""
-    from crossbar_jax.general_engine import run_monte_carlo_nonideal
+    from crossbar_jax.montecarlo import run_monte_carlo_nonideal
 
     curve = cj.load_curve(REPO / "data" / "lsmo_gaq3_model.csv")
     kw = dict(curve=curve, dataset=cj.datasets.LETTERS, beta=1.2e7, positive_target=0.5,

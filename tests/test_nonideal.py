@@ -15,12 +15,10 @@ import numpy as np
 import pytest
 
 import crossbar_jax as cj
+from crossbar_jax.engine import train_nonideal
 from crossbar_jax.forward import column_currents
-from crossbar_jax.general_engine import (
-    record_nonideal_history,
-    run_monte_carlo_nonideal,
-    train_nonideal,
-)
+from crossbar_jax.history import record_nonideal_history
+from crossbar_jax.montecarlo import run_monte_carlo_nonideal
 from crossbar_jax.nonideal import NonIdeal, Switches, check_nonideal, read_currents
 from crossbar_jax.stats import binomial_tolerance, wilson_interval
 
@@ -321,7 +319,7 @@ def test_load_shift_map(tmp_path):
 
 def test_switches_are_static_and_numbers_traced(curve):
     """A second call with other non-ideality numbers, same switches, does not recompile."""
-    from crossbar_jax.general_engine import compile_count
+    from crossbar_jax.runner import compile_count
 
     kw = dict(curve=curve, **POINT)
     run_monte_carlo_nonideal(0, N, nonideal=NonIdeal(stuck_fraction=0.3), **kw)  # compiled above

@@ -143,7 +143,7 @@ NONIDEAL = ("device.c2c_std=4e-9", "device.stuck.fraction=0.1", "training.update
 def test_a_nonideal_job_replays_its_crossbars(compose_cfg, tmp_path):
     """The inspected crossbars' histories (general engine, the job's draws) end in the
     outcomes the job recorded; the one-screen summary names the effects."""
-    from crossbar_jax.general_engine import record_job_history
+    from crossbar_jax.history import record_job_history
 
     summary = run_study(compose_cfg(*SMALL, *NONIDEAL), tmp_path, echo=None)
     df = pd.read_parquet(tmp_path / RESULTS)

@@ -1,0 +1,180 @@
+"""What a run computes: one static model description and one container of traced values.
+
+`Model` holds everything that changes the compiled program (epochs, precision, the dataset,
+the curve length, which non-idealities are on); it is hashable and is the key of the runner's
+compile cache. `Point` holds every physical number, traced, each a scalar or one value per
+crossbar (a grid run as one batch), so a sweep over them never recompiles. Both are built and
+validated once, at the public boundary (`make_model`, `make_point`); the kernels trust them.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from crossbar_jax.variation import DISTRIBUTIONS, REFERENCE_DISTRIBUTION
+
+__all__ = ["Model", "Point", "Curves", "POINT_FIELDS", "make_model", "make_point", "make_curves"]
+
+# The traced physical values, in the order of `Point`.
+POINT_FIELDS = (
+    "beta",
+    "positive_target",
+    "negative_target",
+    "k",
+    "v0",
+    "v1",
+    "low",
+    "high",
+    "division_factor",
+    "c2c_std",
+    "read_noise",
+    "stuck_fraction",
+)
+
+
+class Point(NamedTuple):
+    """The traced physical values of a run: each a scalar () or one per crossbar (B,)."""
+
+    beta: Any  # float, 1/ampere: f = tanh(beta * I)
+    positive_target: Any  # float, t+ in (-1, 1)
+    negative_target: Any  # float, t- in (-1, t+)
+    k: Any  # float, dimensionless multiplication factor of the conductances
+    v0: Any  # float, volts for input bit 0
+    v1: Any  # float, volts for input bit 1
+    low: Any  # float, siemens, shift range low end
+    high: Any  # float, siemens, shift range high end
+    division_factor: Any  # float, spread of the shift distribution (> 0)
+    c2c_std: Any  # float, siemens, std of the noise each pulse adds (random walk)
+    read_noise: Any  # float, relative std of every column current read
+    stuck_fraction: Any  # float in [0, 1], probability that a device is stuck
+
+
+class Model(NamedTuple):
+    """The static description of a run (hashable: the compile-cache key)."""
+
+    epochs: int  # E, the most epochs to run
+    dtype: str  # "float32" or "float64"
+    train_bits: tuple  # (P, rows) 0/1 training inputs
+    train_labels: tuple  # (P, M) 0/1 training labels
+    test_bits: tuple  # (Q, rows) 0/1 held-out inputs (may be empty)
+    test_labels: tuple  # (Q, M) 0/1
+    length: int  # L, points of the conductance curve
+    distribution: str = REFERENCE_DISTRIBUTION  # shift distribution (crossbar_jax.variation)
+    c2c: bool = False  # cycle-to-cycle noise on every pulse
+    read: bool = False  # noise on every column current read
+    stuck: bool = False  # some devices may be stuck
+    stuck_high: bool = False  # stuck devices sit at the last curve point (else the first)
+    bidirectional: bool = False  # depress the opposite device of every updated synapse
+    branches: bool = False  # a depression curve of its own (else the potentiation mirror)
+
+    @property
+    def rows(self) -> int:
+        return len(self.train_bits[0])
+
+    @property
+    def neurons(self) -> int:
+        return len(self.train_labels[0])
+
+    @property
+    def cols(self) -> int:
+        return 2 * self.neurons
+
+    @property
+    def per_device_lookup(self) -> bool:
+        """Whether conductances are looked up device by device (else by pair difference)."""
+        return self.read or self.branches
+
+    @property
+    def has_eval_noise(self) -> bool:
+        return self.read
+
+
+class Curves(NamedTuple):
+    """The conductance curves of a run (traced), all relative to the first point g[0]."""
+
+    offsets: jax.Array  # (L,) float, siemens: g[n] - g[0]
+    pair_table: jax.Array  # (L*L,) float, siemens: g[i] - g[j] at i*L + j (rounded once)
+    dep_offsets: jax.Array  # (L,) float, siemens: d[j] - g[0] (depression branch); mirror if none
+
+
+def _tuple2(a) -> tuple:
+    a = np.asarray(a)
+    return tuple(tuple(int(v) for v in row) for row in a.reshape(a.shape[0], -1)) if a.size else ()
+
+
+def make_model(
+    *,
+    epochs: int,
+    dtype,
+    dataset,
+    length: int,
+    distribution: str = REFERENCE_DISTRIBUTION,
+    nonideal=None,
+) -> Model:
+    """The `Model` of a run from validated inputs (a `Dataset`, a `NonIdeal` or None)."""
+    if distribution not in DISTRIBUTIONS:
+        raise ValueError(f"distribution={distribution!r}: expected one of {list(DISTRIBUTIONS)}")
+    sw = dict(c2c=False, read=False, stuck=False, stuck_high=False, bidirectional=False)
+    branches = False
+    if nonideal is not None:
+        s = nonideal.switches()
+        sw = dict(
+            c2c=s.c2c,
+            read=s.read,
+            stuck=s.stuck,
+            stuck_high=s.stuck_high,
+            bidirectional=s.bidirectional,
+        )
+        branches = s.branches
+    test_x = np.asarray(dataset.test_patterns)
+    test_y = np.asarray(dataset.test_labels)
+    return Model(
+        epochs=int(epochs),
+        dtype=str(np.dtype(dtype)),
+        train_bits=_tuple2(dataset.train_patterns),
+        train_labels=_tuple2(dataset.train_labels),
+        test_bits=_tuple2(test_x) if test_x.shape[0] else (),
+        test_labels=_tuple2(test_y) if test_y.shape[0] else (),
+        length=int(length),
+        distribution=distribution,
+        branches=branches,
+        **sw,
+    )
+
+
+def make_point(dtype, **values) -> Point:
+    """A `Point` of `dtype` arrays; missing non-ideality magnitudes are 0."""
+    defaults = dict(
+        v0=-0.1, v1=0.1, low=1e-8, high=1e-7, division_factor=5.0,
+        c2c_std=0.0, read_noise=0.0, stuck_fraction=0.0,
+    )  # fmt: skip
+    merged = {**defaults, **values}
+    return Point(*(jnp.asarray(merged[f], dtype) for f in POINT_FIELDS))
+
+
+def make_curves(curve, dtype, depression_curve=None) -> Curves:
+    """Offsets, the pair-difference table and the depression offsets, built in float64.
+
+    The table holds ``g[i] - g[j]`` for every pair of pulse counts, subtracted in float64 and
+    rounded once to `dtype`: the kernel reads a synapse's weight (G+ - G-)/k with one gather
+    instead of two (measured: the gathers are the epoch's scalar part on CPU).
+    """
+    g = np.asarray(curve, np.float64)
+    off = g - g[0]
+    table = (off[:, None] - off[None, :]).ravel()
+    dep = off[::-1] if depression_curve is None else np.asarray(depression_curve, np.float64) - g[0]
+    return Curves(jnp.asarray(off, dtype), jnp.asarray(table, dtype), jnp.asarray(dep, dtype))
+
+
+def atanh_thresholds(point: Point):
+    """(atanh(t+), atanh(t-)): f > t+ exactly when beta*I > atanh(t+), so no tanh per epoch."""
+    return jnp.arctanh(point.positive_target), jnp.arctanh(point.negative_target)
+
+
+def _finite(x) -> bool:
+    return math.isfinite(float(x))

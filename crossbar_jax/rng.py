@@ -1,0 +1,67 @@
+"""Counter-based random numbers for the epoch kernel: cheap, per lane, batch-independent.
+
+The noise of the non-idealities is drawn inside the epoch loop, for every crossbar, pattern and
+device, every epoch. Threefry (`jax.random`) costs about 20 rounds per pair of words, more than
+the epoch itself, so the kernel uses a stateless hash instead: every number is a pure function
+of (seed, crossbar index, stream, epoch, counter), built from a 32-bit integer finaliser with
+good avalanche (`mix32`, the "lowbias32" constants of Chris Wellons' hash-prospector). Crossbar
+i therefore draws the same numbers whatever its batch, chunk, lane or device.
+
+Normals come from Box-Muller on two 24-bit uniforms (tails truncated at about 5.8 sigma), which
+is plenty for device noise. The shifts and the stuck-device draws are made once per crossbar,
+outside the loop, with `jax.random` from ``fold_in(key(seed), i)`` (see
+`crossbar_jax.variation`).
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpy as np
+
+__all__ = ["mix32", "lane_word", "stream_word", "uniforms", "normals"]
+
+_GOLDEN = np.uint32(0x9E3779B9)
+_C1 = np.uint32(0x7FEB352D)
+_C2 = np.uint32(0x846CA68B)
+
+
+def mix32(x):
+    """A bijective 32-bit integer hash (uint32 in, uint32 out)."""
+    x = x ^ (x >> 16)
+    x = x * _C1
+    x = x ^ (x >> 15)
+    x = x * _C2
+    return x ^ (x >> 16)
+
+
+def lane_word(seed, index):
+    """The 32-bit word of crossbar `index` of a study with `seed` (uint32 arrays)."""
+    return mix32(jnp.asarray(index, jnp.uint32) ^ mix32(jnp.asarray(seed, jnp.uint32) + _GOLDEN))
+
+
+def stream_word(word, stream: int, epoch):
+    """The word of one (stream, epoch) of a crossbar: the base of that epoch's counters."""
+    s = mix32(word ^ np.uint32((stream * 0x85EBCA6B) & 0xFFFFFFFF))
+    return mix32(s + jnp.asarray(epoch, jnp.uint32) * _GOLDEN)
+
+
+def uniforms(word, n: int, dtype):
+    """n uniforms in (0, 1] from one (stream, epoch) word: a list of arrays like `word`."""
+    scale = np.asarray(2.0**-24, dtype)
+    out = []
+    for j in range(n):
+        h = mix32(word ^ np.uint32(((j + 1) * 0xC2B2AE35) & 0xFFFFFFFF))
+        out.append(((h >> 8) + 1).astype(dtype) * scale)
+    return out
+
+
+def normals(word, n: int, dtype):
+    """n standard normals from one (stream, epoch) word (Box-Muller, pairs from one draw)."""
+    u = uniforms(word, 2 * ((n + 1) // 2), dtype)
+    out = []
+    two_pi = np.asarray(2.0 * np.pi, dtype)
+    for j in range(0, len(u), 2):
+        r = jnp.sqrt(-2.0 * jnp.log(u[j]))
+        out.append(r * jnp.cos(two_pi * u[j + 1]))
+        out.append(r * jnp.sin(two_pi * u[j + 1]))
+    return out[:n]

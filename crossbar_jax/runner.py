@@ -1,0 +1,402 @@
+"""The one runner: chunks, compile cache, sharding and compaction, for every model.
+
+`run` trains N crossbars (or G points x N) of any `Model`: every chunk of crossbars is drawn
+on the device (`Source`), trained in stages of epochs, and evaluated; only per-crossbar
+outcomes leave the device. `train`, `run_monte_carlo`, `run_grid`, the non-ideal runners and
+the history replay are thin wrappers over it.
+
+* **Chunks** have one shape (one executable per stage function) and are split over every local
+  JAX device (`crossbar_jax.batching`); each device runs its own epoch loop.
+* **Compaction.** Crossbars that converged cost as much as the others in a lane-major kernel,
+  so after each stage of epochs the runner counts the crossbars still training (one small
+  host read per stage, never per epoch) and, when at most a quarter remain, gathers them into a
+  chunk a quarter (or a sixteenth, ...) the size and trains only those. Outcomes do not change:
+  every lane is computed independently.
+* **The last epoch is peeled**: it alone computes the error that the outcome reports.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from functools import partial
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from crossbar_jax import kernel, rng
+from crossbar_jax.batching import chunk_layout
+from crossbar_jax.kernel import Fixed, Lanes
+from crossbar_jax.model import Curves, Model, Point
+from crossbar_jax.variation import REFERENCE_DISTRIBUTION, crossbar_keys, sample_shift, shift_lanes
+
+__all__ = ["Source", "Outcome", "run", "compile_count", "DEFAULT_CHUNK"]
+
+# Chunks of 131,072 crossbars ran about 5% faster than 65,536 on the 2-core CPU.
+DEFAULT_CHUNK = 131072
+# Epoch stages: after epoch 2, 4, 8, 16, 32 the runner may compact the chunk.
+STAGE_ENDS = (2, 4, 8, 16, 32)
+COMPACT_FACTOR = 4  # compact when at most 1/4 of the lanes still train; shrink by 4 each time
+MIN_COMPACT = 2048  # chunks below this many lanes are not compacted further
+LANE_QUANTUM = 16
+
+
+class Source(NamedTuple):
+    """Where a chunk's crossbars come from (traced). Lane l is crossbar l % N of point l // N."""
+
+    seed: Any  # () uint32: crossbar i of point j uses fold_in(key(seed), i)
+    per_point: Any  # () uint32, N crossbars per point
+    table: Point  # (G,) per point
+    shift_map: Any  # (rows, cols) float, siemens ("measured" distribution), else zeros
+    shifts: Any  # (B_total, rows, cols) given shifts (train), or None: drawn from the seed
+    first: Any  # () uint32, index of the first crossbar (of point 0)
+    unit: Any  # () float, a runtime 1.0 (see `crossbar_jax.kernel._codes`)
+    indices: Any = None  # (B_total,) uint32 crossbar index of every lane, or None: from lanes
+
+
+class Outcome(NamedTuple):
+    """Per-crossbar outcomes, on the host (NumPy), batch-first."""
+
+    converged: np.ndarray  # (B,) bool
+    epoch: np.ndarray  # (B,) int32, 1-based epoch of convergence; E when not converged
+    final_error: np.ndarray  # (B,) float, error of the last epoch evaluated (0 if converged)
+    test_accuracy: np.ndarray | None  # (B,) float32
+    pulses: np.ndarray | None  # (B, rows, cols) int32
+    conductances: np.ndarray | None  # (B, rows, cols) float, siemens
+    errors: np.ndarray | None  # (B, E) float, per-epoch error where an update applied, else NaN
+    eta: np.ndarray | None  # (B, rows, cols) float, siemens, accumulated c2c noise
+    depressed: np.ndarray | None  # (B, rows, cols) bool
+    stuck: np.ndarray | None  # (B, rows, cols) bool
+
+
+def _lane_fixed(src: Source, lane, model: Model, start) -> Fixed:
+    """Fixed per-lane values of the lanes `lane` (global lane indices, uint32)."""
+    dt = jnp.dtype(model.dtype)
+    n_points = src.table.beta.shape[0]
+    point = jnp.minimum(lane // src.per_point, n_points - 1)  # padding lanes: the last point
+    crossbar = lane - point * src.per_point + src.first
+    if src.indices is not None:
+        crossbar = src.indices[jnp.minimum(lane, src.indices.shape[0] - 1)]
+    pt = Point(*(a if jnp.ndim(a) == 0 else a[point] if a.shape[0] > 1 else a[0]
+                 for a in src.table))  # fmt: skip
+    shape = (model.rows, model.cols)
+    if src.shifts is not None:
+        idx = jnp.minimum(lane, src.shifts.shape[0] - 1)  # padding lanes repeat the last
+        shifts = jnp.moveaxis(src.shifts[idx], 0, -1).astype(dt)
+    elif model.distribution == REFERENCE_DISTRIBUTION:
+        full = lambda v: jnp.broadcast_to(v, crossbar.shape)  # noqa: E731
+        shifts = shift_lanes(
+            src.seed, crossbar, shape, full(pt.low), full(pt.high), full(pt.division_factor), dt
+        )
+    else:
+        keys = crossbar_keys(src.seed, crossbar)
+        full = lambda v: jnp.broadcast_to(v, crossbar.shape)  # noqa: E731
+        shifts = jax.vmap(
+            lambda kk, lo, hi, df: sample_shift(
+                kk, shape, model.distribution, lo, hi, df, src.shift_map, dtype=dt
+            )
+        )(keys, full(pt.low), full(pt.high), full(pt.division_factor))
+        shifts = jnp.moveaxis(shifts, 0, -1)
+    stuck = None
+    if model.stuck:
+        keys = crossbar_keys(src.seed, crossbar)
+        frac = jnp.broadcast_to(pt.stuck_fraction, crossbar.shape)
+        stuck = jax.vmap(lambda kk, f: jax.random.uniform(jax.random.fold_in(kk, 1), shape) < f)(
+            keys, frac
+        )
+        stuck = jnp.moveaxis(stuck, 0, -1)
+    word = rng.lane_word(src.seed, crossbar)
+    return kernel.make_fixed(shifts, stuck, word, pt, src.unit)
+
+
+def _init(src: Source, start, *, model: Model, size: int):
+    lane = start + jnp.arange(size, dtype=jnp.uint32)
+    fixed = _lane_fixed(src, lane, model, start)
+    return fixed, kernel.init_lanes(fixed, model)
+
+
+def _stage(lanes: Lanes, fixed: Fixed, curves: Curves, e0, e1, history, *, model: Model):
+    """Epochs e0 .. e1-1; stops early once every lane has converged.
+
+    With a `history` ((E, B) float) every epoch's error is computed and recorded where an
+    update was applied (NaN elsewhere); without, no error is computed at all.
+    """
+
+    def cond(carry):
+        return (carry[0] < e1) & ~jnp.all(carry[1].done)
+
+    def body(carry):
+        e, s, rec = carry
+        s2, err = kernel.epoch(s, fixed, curves, model, e, with_error=rec is not None)
+        if rec is not None:
+            row = jnp.where(~s2.done, err, jnp.nan).astype(rec.dtype)
+            rec = lax.dynamic_update_index_in_dim(rec, row, e, 0)
+        return e + 1, s2, rec
+
+    _, lanes, history = lax.while_loop(cond, body, (e0, lanes, history))
+    return lanes, history
+
+
+def _final(lanes: Lanes, fixed: Fixed, curves: Curves, history, *, model: Model):
+    """The peeled last epoch: the update, and the error that the outcome reports."""
+    e = model.epochs - 1
+    new, err = kernel.epoch(lanes, fixed, curves, model, jnp.int32(e), with_error=True)
+    if history is not None:
+        row = jnp.where(~new.done, err, jnp.nan).astype(history.dtype)
+        history = lax.dynamic_update_index_in_dim(history, row, e, 0)
+    return new, history
+
+
+def _outcome(lanes: Lanes, fixed: Fixed, curves: Curves, *, model: Model, full: bool):
+    epoch = jnp.where(lanes.done, lanes.count + 1, model.epochs).astype(jnp.int32)
+    error = jnp.where(lanes.done, jnp.zeros_like(lanes.error), lanes.error)
+    out = {"converged": lanes.done, "epoch": epoch, "final_error": error}
+    out["test_accuracy"] = kernel.accuracy(lanes, fixed, curves, model)
+    if full:
+        g = kernel.conductances(lanes, fixed, curves, model)
+        out["pulses"] = jnp.moveaxis(lanes.n, -1, 0).astype(jnp.int32)
+        out["conductances"] = jnp.moveaxis(g, -1, 0)
+        for name, extra in (("eta", lanes.eta), ("depressed", lanes.depressed),
+                            ("stuck", fixed.stuck)):  # fmt: skip
+            if extra is not None:
+                out[name] = jnp.moveaxis(extra, -1, 0)
+    return out
+
+
+def _take(a, sel):
+    return None if a is None else (a if jnp.ndim(a) == 0 else jnp.take(a, sel, axis=-1))
+
+
+def _compact(lanes: Lanes, fixed: Fixed, ids, *, size: int):
+    """The first `size` lanes still training, in order, with their ids (-1: padding)."""
+    keep = ~lanes.done
+    (sel,) = jnp.nonzero(keep, size=size, fill_value=0)
+    lanes2 = Lanes(*(_take(a, sel) for a in lanes))
+    fixed2 = jax.tree_util.tree_map(lambda a: _take(a, sel), fixed)
+    valid = jnp.arange(size) < jnp.sum(keep)
+    return lanes2, fixed2, jnp.where(valid, jnp.take(ids, sel), -1)
+
+
+def _scatter(full: Lanes, part: Lanes, ids):
+    """Write compacted lanes back to their positions in the chunk (ids -1 are dropped)."""
+    pos = jnp.where(ids >= 0, ids, full.done.shape[0])
+
+    def put(a, b):
+        if a is None:
+            return None
+        moved = jnp.moveaxis(a, -1, 0).at[pos].set(jnp.moveaxis(b, -1, 0), mode="drop")
+        return jnp.moveaxis(moved, 0, -1)
+
+    return Lanes(*(put(a, b) for a, b in zip(full, part, strict=True)))
+
+
+def _active(lanes: Lanes):
+    return jnp.sum(~lanes.done, dtype=jnp.int32)
+
+
+_FUNCS = {
+    "init": (_init, ("model", "size")),
+    "stage": (_stage, ("model",)),
+    "final": (_final, ("model",)),
+    "outcome": (_outcome, ("model", "full")),
+    "compact": (_compact, ("size",)),
+    "scatter": (_scatter, ()),
+    "active": (_active, ()),
+}
+_COMPILED: dict = {}
+_COMPILE_LOCK = threading.Lock()
+
+
+def _signature(args) -> tuple:
+    leaves, tree = jax.tree_util.tree_flatten(args)
+    devs = {d for a in leaves if isinstance(a, jax.Array) for d in a.devices()}
+    return (tree, tuple((jnp.shape(a), str(jnp.result_type(a))) for a in leaves),
+            tuple(sorted(str(d) for d in devs)))  # fmt: skip
+
+
+def _call(name: str, timer: list, *args, **static):
+    """Run runner function `name`, compiled once per (static values, shapes, device).
+
+    `timer[0]` accumulates the seconds spent compiling, for the `compile_s` that the results
+    report; the cache also counts executables for the no-recompile tests.
+    """
+    key = (name, tuple(sorted(static.items())), _signature(args))
+    exe = _COMPILED.get(key)
+    if exe is None:
+        with _COMPILE_LOCK:
+            exe = _COMPILED.get(key)
+            if exe is None:
+                fn, names = _FUNCS[name]
+                t0 = time.perf_counter()
+                exe = jax.jit(partial(fn, **static)).lower(*args).compile()
+                timer[0] += time.perf_counter() - t0
+                _COMPILED[key] = exe
+    return exe(*args)
+
+
+def compile_count() -> int:
+    """How many runner executables this process has compiled (for no-recompile checks)."""
+    return len(_COMPILED)
+
+
+def _stage_ends(epochs: int) -> list[int]:
+    """Ends of the epoch stages before the peeled last epoch (epoch index E-1)."""
+    last = epochs - 1
+    return [e for e in STAGE_ENDS if e < last] + ([last] if last > 0 else [])
+
+
+def _compacted_size(active: int, size: int, quantum: int) -> int:
+    new = size
+    while active * COMPACT_FACTOR <= new and new // COMPACT_FACTOR >= MIN_COMPACT:
+        new //= COMPACT_FACTOR
+    return -(-new // quantum) * quantum if new < size else size
+
+
+def _train_chunk(
+    src, curves, start, size, model, timer, *, history: bool, compact: bool, full: bool
+):
+    """One chunk on the device its inputs live on: NumPy outcomes of its lanes."""
+    fixed_all, lanes = _call("init", timer, src, np.uint32(start), model=model, size=size)
+    dt = jnp.dtype(model.dtype)
+    hist = jnp.full((model.epochs, size), jnp.nan, dt) if history else None
+    fixed, ids, whole = fixed_all, None, None
+    e = 0
+    for end in _stage_ends(model.epochs):
+        lanes, hist = _call("stage", timer, lanes, fixed, curves, np.int32(e), np.int32(end), hist,
+                                    model=model)  # fmt: skip
+        e = end
+        if not compact or history:
+            continue
+        active = int(_call("active", timer, lanes))
+        current = lanes.done.shape[0]
+        new = _compacted_size(active, current, LANE_QUANTUM)
+        if active == 0 or new < current:
+            whole = lanes if whole is None else _call("scatter", timer, whole, lanes, ids)
+            if active == 0:
+                lanes = None
+                break
+            ids = jnp.arange(current, dtype=jnp.int32) if ids is None else ids
+            lanes, fixed, ids = _call("compact", timer, lanes, fixed, ids, size=new)
+    if lanes is not None:
+        lanes, hist = _call("final", timer, lanes, fixed, curves, hist, model=model)
+        whole = lanes if ids is None else _call("scatter", timer, whole, lanes, ids)
+    out = _call("outcome", timer, whole, fixed_all, curves, model=model, full=full)
+    res = {k: np.asarray(v) for k, v in out.items()}
+    if history:
+        res["errors"] = np.asarray(hist).T
+    return res
+
+
+def run(
+    model: Model,
+    curves: Curves,
+    src: Source,
+    total: int,
+    *,
+    chunk_size: int = DEFAULT_CHUNK,
+    progress: bool = False,
+    history: bool = False,
+    full: bool = False,
+    compact: bool = True,
+    on_progress=None,
+):
+    """Train and evaluate `total` lanes of `model`.
+
+    Returns:
+        (outcomes: dict of (total, ...) NumPy arrays, seconds compiling, seconds training).
+
+    Chunks go round robin to every local JAX device, one host thread per device, so the
+    devices train in parallel and each chunk's compaction reads only its own device. Crossbar
+    i's outcome does not depend on the chunk size or the device count.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    devices = jax.local_devices()
+    n_dev = len(devices)
+    n_chunks = max(-(-total // chunk_size), min(n_dev, -(-total // 1024)))
+    size, n_chunks = chunk_layout(total, -(-total // n_chunks), 1)
+    # A multiple of 16 lanes (one AVX-512 vector of float32): a chunk narrower than a vector
+    # compiles to scalar code whose rounding differs by an ulp from the vector loops (measured
+    # on the error history, chunks of 1 and 8), and crossbar i must not depend on its chunk.
+    size = -(-size // LANE_QUANTUM) * LANE_QUANTUM
+    n_chunks = -(-total // size)
+    out: dict = {}
+    lock = threading.Lock()
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total, desc="training", unit="crossbar", unit_scale=True)
+    finished = [0]
+    timer = [0.0]
+
+    def worker(d: int):
+        dev = devices[d]
+        src_d, curves_d = jax.device_put((src, curves), dev)
+        for c in range(d, n_chunks, n_dev):
+            start = c * size
+            res = _train_chunk(src_d, curves_d, start, size, model, timer, history=history,
+                               compact=compact, full=full)  # fmt: skip
+            n = min(size, total - start)
+            with lock:
+                for name, value in res.items():
+                    if name not in out:
+                        out[name] = np.empty((total,) + value.shape[1:], value.dtype)
+                    out[name][start : start + n] = value[:n]
+                finished[0] += n
+                if bar is not None:
+                    bar.update(n)
+                if on_progress is not None:
+                    on_progress(finished[0], total)
+
+    t0 = time.perf_counter()
+    try:
+        if n_dev == 1 or n_chunks == 1:
+            worker(0)
+        else:
+            with ThreadPoolExecutor(n_dev) as pool:
+                for f in [pool.submit(worker, d) for d in range(min(n_dev, n_chunks))]:
+                    f.result()
+    finally:
+        if bar is not None:
+            bar.close()
+    return out, timer[0], time.perf_counter() - t0 - timer[0]
+
+
+def _record(src: Source, curves: Curves, *, model: Model, size: int):
+    """Every epoch of a few lanes, recorded: what `crossbar_jax.history` shows."""
+    fixed, lanes = _init(src, jnp.uint32(0), model=model, size=size)
+
+    def step(s, e):
+        new, err = kernel.epoch(s, fixed, curves, model, e, with_error=True)
+        xs = kernel.beta_currents(s, fixed, curves, model, model.train_bits, fixed.word,
+                                  kernel.READ_STREAM, e)  # fmt: skip
+        info = dict(
+            n=s.n,
+            g=kernel.conductances(s, fixed, curves, model),
+            x=jnp.stack([jnp.stack(row) for row in xs]),
+            error=jnp.where(s.done, jnp.nan, err),
+        )
+        return new, info
+
+    last, rec = lax.scan(step, lanes, jnp.arange(model.epochs, dtype=jnp.int32))
+    final = _outcome(last, fixed, curves, model=model, full=True)
+    return rec, final
+
+
+_FUNCS["record"] = (_record, ("model", "size"))
+
+
+def record(model: Model, curves: Curves, src: Source, total: int):
+    """Per-epoch records of `total` lanes (a few): (records, final outcome), NumPy arrays.
+
+    records: n (E, rows, cols, B), g (E, rows, cols, B) siemens, x (E, P, M, B) = beta I of
+    each training pattern as the epoch read it, error (E, B) (NaN once converged before).
+    """
+    timer = [0.0]
+    rec, final = _call("record", timer, src, curves, model=model, size=total)
+    to_np = lambda t: {k: np.asarray(v) for k, v in t.items()}  # noqa: E731
+    return to_np(rec), to_np(final)
