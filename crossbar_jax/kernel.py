@@ -153,18 +153,23 @@ def beta_currents(lanes, fixed, curves, model: Model, bits, word=None, stream=RE
     g = _device_values(lanes, fixed, curves, model)
     z = None
     if model.read:
-        z = rng.normals(rng.stream_word(word, stream, e), len(bits) * model.cols, g[0][0].dtype)
+        z = rng.normals(rng.stream_word(word, stream, e), len(bits) * model.neurons, g[0][0].dtype)
+        z = [z[j] for j in range(z.shape[0])]
     out = []
     for q, b in enumerate(bits):
         row = []
         for m in range(model.neurons):
             ip = p.k * _grouped([g[r][2 * m] for r in range(model.rows)], b, p.v0, p.v1)
             im = p.k * _grouped([g[r][2 * m + 1] for r in range(model.rows)], b, p.v0, p.v1)
+            logic = ip - im
             if z is not None:
-                base = q * model.cols + 2 * m
-                ip = ip * (1.0 + p.read_noise * z[base])
-                im = im * (1.0 + p.read_noise * z[base + 1])
-            row.append(p.beta * (ip - im))
+                # Each column read as i (1 + read_noise z_c), z_c independent: the logic current
+                # i+ - i- then has exactly the law of (i+ - i-) + read_noise sqrt(i+^2 + i-^2) z,
+                # one normal per (pattern, neuron) instead of two.
+                logic = (
+                    logic + p.read_noise * jnp.sqrt(ip * ip + im * im) * z[q * model.neurons + m]
+                )
+            row.append(p.beta * logic)
         out.append(row)
     return out
 
@@ -263,8 +268,12 @@ def _pulse(lanes: Lanes, fixed: Fixed, up, down, update, model: Model, e):
     eta = lanes.eta
     if model.c2c:
         shape = eta.shape
-        z = rng.normals(rng.stream_word(fixed.word, C2C_STREAM, e), shape[0] * shape[1], eta.dtype)
-        z = jnp.stack(z).reshape(shape)
+        word = rng.stream_word(fixed.word, C2C_STREAM, e)
+        if model.bidirectional:  # both devices of a synapse may be pulsed: a normal each
+            z = rng.normals(word, shape[0] * shape[1], eta.dtype).reshape(shape)
+        else:  # one device of a synapse at most: one normal per synapse serves both
+            zs = rng.normals(word, model.rows * model.neurons, eta.dtype)
+            z = jnp.repeat(zs.reshape(model.rows, model.neurons, -1), 2, axis=1)
         eta = eta + jnp.where(pulsed, fixed.point.c2c_std * z, jnp.zeros_like(eta))
     return new_n, eta, depressed
 

@@ -7,8 +7,8 @@ of (seed, crossbar index, stream, epoch, counter), built from a 32-bit integer f
 good avalanche (`mix32`, the "lowbias32" constants of Chris Wellons' hash-prospector). Crossbar
 i therefore draws the same numbers whatever its batch, chunk, lane or device.
 
-Normals come from Box-Muller on two 24-bit uniforms (tails truncated at about 5.8 sigma), which
-is plenty for device noise. The shifts and the stuck-device draws are made once per crossbar,
+Normals come from the inverse CDF of 24-bit uniforms (tails truncated at about 5.4 sigma),
+which is plenty for device noise. The shifts and the stuck-device draws are made once per crossbar,
 outside the loop, with `jax.random` from ``fold_in(key(seed), i)`` (see
 `crossbar_jax.variation`).
 """
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 import numpy as np
+from jax import lax
 
 __all__ = ["mix32", "lane_word", "stream_word", "uniforms", "normals"]
 
@@ -45,23 +46,27 @@ def stream_word(word, stream: int, epoch):
     return mix32(s + jnp.asarray(epoch, jnp.uint32) * _GOLDEN)
 
 
+def _hashes(word, n: int):
+    """(n, *word.shape) uint32: counter j of every word, hashed (one vector op, no lists)."""
+    j = jnp.arange(1, n + 1, dtype=jnp.uint32).reshape((n,) + (1,) * jnp.ndim(word))
+    return mix32(word[None] ^ (j * np.uint32(0xC2B2AE35)))
+
+
 def uniforms(word, n: int, dtype):
-    """n uniforms in (0, 1] from one (stream, epoch) word: a list of arrays like `word`."""
+    """(n, *word.shape) uniforms in (0, 1) from one (stream, epoch) word."""
     scale = np.asarray(2.0**-24, dtype)
-    out = []
-    for j in range(n):
-        h = mix32(word ^ np.uint32(((j + 1) * 0xC2B2AE35) & 0xFFFFFFFF))
-        out.append(((h >> 8) + 1).astype(dtype) * scale)
-    return out
+    return ((_hashes(word, n) >> 8).astype(dtype) + 0.5) * scale
 
 
 def normals(word, n: int, dtype):
-    """n standard normals from one (stream, epoch) word (Box-Muller, pairs from one draw)."""
-    u = uniforms(word, 2 * ((n + 1) // 2), dtype)
-    out = []
-    two_pi = np.asarray(2.0 * np.pi, dtype)
-    for j in range(0, len(u), 2):
-        r = jnp.sqrt(-2.0 * jnp.log(u[j]))
-        out.append(r * jnp.cos(two_pi * u[j + 1]))
-        out.append(r * jnp.sin(two_pi * u[j + 1]))
-    return out[:n]
+    """(n, *word.shape) standard normals from one (stream, epoch) word, by the inverse CDF.
+
+    z = sqrt(2) erfinv(v) with v uniform in (-1, 1): XLA expands erfinv into a polynomial with
+    one log and one sqrt, which vectorises; Box-Muller's sin and cos did not (measured 4x
+    slower on XLA:CPU). The numbers come as one array, not a list: a stack of per-counter
+    arrays became a concatenation that XLA emits with a branch per element. The 24-bit
+    uniforms bound |z| below about 5.4.
+    """
+    scale = np.asarray(2.0**-23, dtype)
+    v = ((_hashes(word, n) >> 8).astype(dtype) + 0.5) * scale - 1.0
+    return np.asarray(np.sqrt(2.0), dtype) * lax.erf_inv(v)

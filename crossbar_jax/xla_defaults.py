@@ -1,0 +1,68 @@
+"""XLA settings the package applies on import, where that is safe, so users need set none.
+
+Measured on the 2-core Zen 4 EPYC (AVX-512) these runs are developed on (benchmarks/README.md):
+
+* ``--xla_cpu_prefer_vector_width=512``: XLA:CPU emits 256-bit vectors by default; on a CPU
+  with AVX-512 the epoch loop runs 13-25 % faster with 512-bit ones. Set only when the CPU has
+  AVX-512 and the user has not set XLA_FLAGS at all.
+* one JAX CPU device per core (``jax_num_cpu_devices``): XLA shows a CPU as one device and
+  runs each loop on one thread; with a device per core the runner trains one chunk per core in
+  parallel. Results do not depend on the device count (tested). Set only when the user has not
+  chosen a device count (XLA_FLAGS' ``--xla_force_host_platform_device_count`` or the
+  ``jax_num_cpu_devices`` option).
+
+Both take effect only if no JAX backend has started yet (JAX reads them when it starts its CPU
+backend), and nothing is changed when ``CROSSBAR_JAX_XLA_DEFAULTS=0``. `applied` records what
+was set, for the benchmark's and the app's headers.
+"""
+
+from __future__ import annotations
+
+import os
+
+__all__ = ["apply", "applied", "has_avx512"]
+
+applied: dict = {}
+OPT_OUT = "CROSSBAR_JAX_XLA_DEFAULTS"
+
+
+def has_avx512() -> bool:
+    """Whether this (Linux) CPU reports AVX-512F."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return "avx512f" in line.split()
+    except OSError:
+        pass
+    return False
+
+
+def _backend_started() -> bool:
+    try:
+        from jax._src import xla_bridge
+
+        return bool(getattr(xla_bridge, "_backends", {}))
+    except Exception:  # a JAX without this internal: assume started, change nothing
+        return True
+
+
+def apply() -> dict:
+    """Apply the defaults (once, before JAX starts); returns what was set."""
+    if os.environ.get(OPT_OUT, "1") == "0" or applied or _backend_started():
+        return applied
+    import jax
+
+    if "XLA_FLAGS" not in os.environ and has_avx512():
+        os.environ["XLA_FLAGS"] = "--xla_cpu_prefer_vector_width=512"
+        applied["XLA_FLAGS"] = os.environ["XLA_FLAGS"]
+    flags = os.environ.get("XLA_FLAGS", "")
+    chosen = getattr(jax.config, "jax_num_cpu_devices", -1)
+    cores = os.cpu_count() or 1
+    if cores > 1 and "xla_force_host_platform_device_count" not in flags and chosen == -1:
+        try:
+            jax.config.update("jax_num_cpu_devices", cores)
+            applied["jax_num_cpu_devices"] = cores
+        except (AttributeError, RuntimeError):  # an older JAX, or the backend started after all
+            pass
+    return applied
