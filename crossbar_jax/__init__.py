@@ -1,9 +1,7 @@
 """crossbar_jax: batch Monte Carlo of in-situ Manhattan-rule training of memristor crossbars."""
 
-from crossbar_jax import xla_defaults as _xla_defaults
-
-_xla_defaults.apply()  # before anything starts a JAX backend (see crossbar_jax.xla_defaults)
-
+# First: applies the package's XLA defaults before anything starts a JAX backend.
+from crossbar_jax import xla_defaults as _xla_defaults  # isort: skip  # noqa: F401
 from crossbar_jax.batching import use_cpu_cores
 from crossbar_jax.curve import CurveError, load_curve, validate_curve
 from crossbar_jax.datasets import FOUR_BIT, LETTERS, Dataset, letters_dataset, make_dataset

@@ -66,3 +66,6 @@ def apply() -> dict:
         except (AttributeError, RuntimeError):  # an older JAX, or the backend started after all
             pass
     return applied
+
+
+apply()
