@@ -12,7 +12,16 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["curve_offsets", "lookup_conductance", "apply_pulses"]
+from crossbar_jax import rng
+
+__all__ = [
+    "curve_offsets",
+    "lookup_conductance",
+    "apply_pulses",
+    "device_values",
+    "synapse_weights",
+    "pulse_lanes",
+]
 
 
 def curve_offsets(curve, dtype) -> jnp.ndarray:
@@ -54,3 +63,74 @@ def apply_pulses(pulses, to_plus, to_minus, length: int):
     rows, neurons = to_plus.shape[:2]
     step = jnp.stack([to_plus, to_minus], axis=2).reshape((rows, 2 * neurons) + to_plus.shape[2:])
     return jnp.minimum(pulses + step.astype(pulses.dtype), length - 1)
+
+
+# -- lanes: B crossbars on the minor axis (crossbar_jax.kernel's Lanes and Fixed) -------------
+
+
+def device_values(lanes, fixed, curves, model):
+    """Per-device ``g[n] - g[0] + s (+ eta)`` (siemens), a [r][c] list of (B,) lanes."""
+    rows, cols = model.rows, model.cols
+    idx = lanes.n.astype(jnp.uint32)
+    base = curves.offsets[idx]
+    if model.branches:
+        base = jnp.where(lanes.depressed, curves.dep_offsets[(model.length - 1) - idx], base)
+    g = base + fixed.shifts
+    if model.c2c:
+        g = g + lanes.eta
+    return [[g[r, c] for c in range(cols)] for r in range(rows)]
+
+
+def synapse_weights(lanes, fixed, curves, model):
+    """Per-synapse ``(G+ - G-) / k`` (siemens), a [r][m] list of (B,) lanes (pair lookup)."""
+    length = model.length
+    n = lanes.n.astype(jnp.uint32)
+    pair = n[:, 0::2] * length + n[:, 1::2]
+    d = curves.pair_table[pair] + (fixed.shifts[:, 0::2] - fixed.shifts[:, 1::2])
+    if model.c2c:
+        d = d + (lanes.eta[:, 0::2] - lanes.eta[:, 1::2])
+    return [[d[r, m] for m in range(model.neurons)] for r in range(model.rows)]
+
+
+def pulse_lanes(lanes, fixed, up, down, update, model, e):
+    """Apply one Manhattan update: (rows, cols, B) new state indices (and noise, branch)."""
+    rows = model.rows
+    pot = (
+        jnp.stack(
+            [
+                jnp.stack([x for m in range(model.neurons) for x in (up[m][r], down[m][r])])
+                for r in range(rows)
+            ]
+        )
+        & update
+    )  # fmt: skip  (rows, cols, B); dW > 0 pulses G+, dW < 0 pulses G-
+    dep = None
+    if model.bidirectional:
+        dep = jnp.stack(
+            [jnp.stack([x for m in range(model.neurons) for x in (down[m][r], up[m][r])])
+             for r in range(rows)]
+        ) & update  # fmt: skip
+    if model.stuck:
+        pot = pot & ~fixed.stuck
+        dep = None if dep is None else dep & ~fixed.stuck
+    n = lanes.n
+    top = jnp.asarray(model.length - 1, n.dtype)
+    if dep is None:
+        new_n = jnp.minimum(n + pot.astype(n.dtype), top)
+        pulsed, depressed = pot, lanes.depressed
+    else:
+        one = jnp.asarray(1, n.dtype)
+        new_n = jnp.where(pot, jnp.minimum(n + one, top), jnp.where(dep & (n > 0), n - one, n))
+        pulsed = pot | dep
+        depressed = jnp.where(pot, False, dep | lanes.depressed)
+    eta = lanes.eta
+    if model.c2c:
+        shape = eta.shape
+        word = rng.stream_word(fixed.word, rng.C2C_STREAM, e)
+        if model.bidirectional:  # both devices of a synapse may be pulsed: a normal each
+            z = rng.normals(word, shape[0] * shape[1], eta.dtype).reshape(shape)
+        else:  # one device of a synapse at most: one normal per synapse serves both
+            zs = rng.normals(word, model.rows * model.neurons, eta.dtype)
+            z = jnp.repeat(zs.reshape(model.rows, model.neurons, -1), 2, axis=1)
+        eta = eta + jnp.where(pulsed, fixed.point.c2c_std * z, jnp.zeros_like(eta))
+    return new_n, eta, depressed

@@ -64,14 +64,20 @@ def check_shifts(shifts, rows: int, cols: int) -> np.ndarray:
     return s
 
 
-def _given(shifts, curve, patterns, labels, nonideal, prm_kw, dtype, seed):
-    """Validate, then (model, curves, source, batch) for crossbars with given shifts."""
+def _given(shifts, curve, patterns, labels, nonideal, prm_kw, dtype, seed, pad_to=None):
+    """Validate, then (model, curves, source, batch) for crossbars with given shifts.
+
+    `pad_to`: repeat the last crossbar up to this many (one executable for any batch).
+    """
     dt = resolve_dtype(dtype)
     prm = check_train_params(**prm_kw)
     g = validate_curve(curve)
     x, y = validate_dataset(patterns, labels, key="training set")
     ni = None if nonideal is None else check_nonideal(nonideal, g.size)
     s = check_shifts(shifts, x.shape[1], 2 * y.shape[1])
+    b = s.shape[0]
+    if pad_to is not None and b < pad_to:
+        s = np.concatenate([s, np.repeat(s[-1:], pad_to - b, axis=0)])
     data = Dataset(x, y, x[:0], y[:0], "given")
     model = make_model(epochs=prm["epochs"], dtype=dt, dataset=data, length=g.size, nonideal=ni)
     point = {k: prm[k] for k in ("beta", "positive_target", "negative_target", "k", "v0", "v1")}
@@ -88,7 +94,7 @@ def _given(shifts, curve, patterns, labels, nonideal, prm_kw, dtype, seed):
         unit=jnp.ones((), dt),
     )
     curves = make_curves(g, dt, None if ni is None else ni.depression_curve)
-    return model, curves, src, s.shape[0]
+    return model, curves, src, b
 
 
 def train(
@@ -135,32 +141,11 @@ def train(
     out, _, _ = runner.run(
         model, curves, src, b, chunk_size=chunk_size, progress=progress, history=True, full=True
     )
-    return TrainResult(
-        converged=out["converged"],
-        epoch=out["epoch"],
-        pulses=out["pulses"],
-        errors=out["errors"],
-        conductances=out["conductances"],
-        final_error=out["final_error"],
-    )
+    return TrainResult(**{name: out[name] for name in TrainResult._fields})
 
 
 def train_nonideal(
-    shifts,
-    *,
-    curve,
-    patterns,
-    labels,
-    beta,
-    positive_target,
-    negative_target,
-    k,
-    nonideal: NonIdeal | None = None,
-    seed: int = 0,
-    epochs: int = 50,
-    v0: float = -0.1,
-    v1: float = 0.1,
-    dtype="float32",
+    shifts, *, nonideal: NonIdeal | None = None, seed: int = 0, **kwargs
 ) -> NonIdealTrainResult:
     """Train crossbars with given shifts and the non-idealities; full final device states.
 
@@ -169,15 +154,26 @@ def train_nonideal(
 
     Args:
         shifts: (B, rows, cols) siemens (or one (rows, cols) crossbar).
-        Others as `crossbar_jax.train`; `nonideal` as `crossbar_jax.run_monte_carlo`.
+        Keywords as `crossbar_jax.train`; `nonideal` as `crossbar_jax.run_monte_carlo`.
     """
+    import inspect
+
     from crossbar_jax.montecarlo import _check_seed
 
-    prm = dict(beta=beta, positive_target=positive_target, negative_target=negative_target, k=k,
-               epochs=epochs, v0=v0, v1=v1)  # fmt: skip
+    sig = inspect.signature(train).parameters
+    unknown = sorted(set(kwargs) - set(sig) - {"shifts"})
+    if unknown:
+        raise TypeError(f"train_nonideal: unknown keyword(s) {unknown}; allowed: {list(sig)[1:]}")
+    kw = {n: p.default for n, p in sig.items() if p.default is not p.empty}
+    kw.update(kwargs)
+    missing = [n for n, p in sig.items() if p.default is p.empty and n != "shifts" and n not in kw]
+    if missing:
+        raise TypeError(f"train_nonideal: missing keyword argument(s) {missing}")
+    prm = {n: kw[n] for n in ("beta", "positive_target", "negative_target", "k", "epochs", "v0",
+                              "v1")}  # fmt: skip
     ni = NonIdeal() if nonideal is None else nonideal
     model, curves, src, b = _given(
-        shifts, curve, patterns, labels, ni, prm, dtype, _check_seed(seed)
+        shifts, kw["curve"], kw["patterns"], kw["labels"], ni, prm, kw["dtype"], _check_seed(seed)
     )
     out, _, _ = runner.run(model, curves, src, b, full=True)
     shape = out["pulses"].shape

@@ -15,6 +15,9 @@ from __future__ import annotations
 import jax.numpy as jnp
 from jax import lax
 
+from crossbar_jax import rng
+from crossbar_jax.device import device_values, synapse_weights
+
 __all__ = [
     "ordered_sum",
     "chain_sum",
@@ -24,6 +27,8 @@ __all__ = [
     "logic_currents",
     "activations",
     "forward",
+    "grouped_sum",
+    "beta_currents",
 ]
 
 
@@ -106,3 +111,53 @@ def forward(voltages, conductances, beta):
         beta: activation gain in 1/ampere, a scalar or one per crossbar (*batch).
     """
     return activations(logic_currents(column_currents(voltages, conductances)), beta)
+
+
+# -- lanes: B crossbars on the minor axis (crossbar_jax.kernel's Lanes and Fixed) -------------
+
+
+def grouped_sum(values, bits, v0, v1):
+    """``v1 * (sum of values on 1-bits) + v0 * (sum on 0-bits)``: sum_r v_r(p) values_r."""
+    ones = [v for v, b in zip(values, bits, strict=True) if b]
+    zeros = [v for v, b in zip(values, bits, strict=True) if not b]
+    if ones and zeros:
+        return v1 * chain_sum(ones) + v0 * chain_sum(zeros)
+    return v1 * chain_sum(ones) if ones else v0 * chain_sum(zeros)
+
+
+def beta_currents(lanes, fixed, curves, model, bits, word=None, stream=rng.READ_STREAM, e=0):
+    """x = beta * I of every (pattern, neuron): a [p][m] list of (B,) lanes.
+
+    With read noise, every column current of every read gets its own ``1 + read_noise z``.
+    """
+    p = fixed.point
+    if not model.per_device_lookup:
+        w = synapse_weights(lanes, fixed, curves, model)
+        scale = p.beta * p.k
+        return [
+            [scale * grouped_sum([w[r][m] for r in range(model.rows)], b, p.v0, p.v1)
+             for m in range(model.neurons)]
+            for b in bits
+        ]  # fmt: skip
+    g = device_values(lanes, fixed, curves, model)
+    z = None
+    if model.read:
+        z = rng.normals(rng.stream_word(word, stream, e), len(bits) * model.neurons, g[0][0].dtype)
+        z = [z[j] for j in range(z.shape[0])]
+    out = []
+    for q, b in enumerate(bits):
+        row = []
+        for m in range(model.neurons):
+            ip = p.k * grouped_sum([g[r][2 * m] for r in range(model.rows)], b, p.v0, p.v1)
+            im = p.k * grouped_sum([g[r][2 * m + 1] for r in range(model.rows)], b, p.v0, p.v1)
+            logic = ip - im
+            if z is not None:
+                # Each column read as i (1 + read_noise z_c), z_c independent: the logic current
+                # i+ - i- then has exactly the law of (i+ - i-) + read_noise sqrt(i+^2 + i-^2) z,
+                # one normal per (pattern, neuron) instead of two.
+                logic = (
+                    logic + p.read_noise * jnp.sqrt(ip * ip + im * im) * z[q * model.neurons + m]
+                )
+            row.append(p.beta * logic)
+        out.append(row)
+    return out

@@ -29,9 +29,8 @@ import numpy as np
 
 from crossbar_jax import runner
 from crossbar_jax.curve import validate_curve
-from crossbar_jax.datasets import FOUR_BIT, Dataset, validate_dataset
+from crossbar_jax.datasets import FOUR_BIT
 from crossbar_jax.engine import _given
-from crossbar_jax.engine import check_shifts as _check_shifts
 from crossbar_jax.model import make_curves, make_model, make_point
 from crossbar_jax.nonideal import check_nonideal
 from crossbar_jax.runner import Source
@@ -49,6 +48,7 @@ __all__ = [
 ]
 
 MAX_HISTORY_BATCH = 64
+TRAIN_KEYS = ("beta", "positive_target", "negative_target", "k", "epochs", "v0", "v1")
 
 
 class History(NamedTuple):
@@ -136,83 +136,49 @@ def record_history(
     Raises:
         ValueError: a batch larger than `MAX_HISTORY_BATCH`, or any invalid input.
     """
-    dt = resolve_dtype(dtype)
-    prm = check_train_params(
-        beta=beta,
-        positive_target=positive_target,
-        negative_target=negative_target,
-        k=k,
-        epochs=epochs,
-        v0=v0,
-        v1=v1,
-    )
     if patterns is None and labels is None:
         patterns, labels = FOUR_BIT.train_patterns, FOUR_BIT.train_labels
-    x, y = validate_dataset(patterns, labels, key="training set")
-    g = validate_curve(curve)
-    s = np.asarray(_check_shifts(shifts, x.shape[1], 2 * y.shape[1]), dtype=np.float64)
-    if s.shape[0] > MAX_HISTORY_BATCH:
+    b = np.shape(shifts)[0] if np.ndim(shifts) == 3 else 1
+    if b > MAX_HISTORY_BATCH:
         raise ValueError(
             f"shifts: record_history keeps every epoch of every crossbar and takes at most "
-            f"{MAX_HISTORY_BATCH} crossbars, got {s.shape[0]}; use `train` or "
+            f"{MAX_HISTORY_BATCH} crossbars, got {b}; use `train` or "
             "`run_monte_carlo` for outcomes of large batches"
         )
-    idx = np.arange(s.shape[0]) if crossbar is None else np.asarray(crossbar, np.int64)
-    if idx.shape != (s.shape[0],):
-        raise ValueError(f"crossbar: expected {s.shape[0]} indices, got shape {idx.shape}")
+    idx = np.arange(b) if crossbar is None else np.asarray(crossbar, np.int64)
+    if idx.shape != (b,):
+        raise ValueError(f"crossbar: expected {b} indices, got shape {idx.shape}")
+    prm = dict(beta=beta, positive_target=positive_target, negative_target=negative_target,
+               k=k, epochs=epochs, v0=v0, v1=v1)  # fmt: skip
+    model, curves, src, _ = _given(shifts, curve, patterns, labels, None, prm, dtype, 0,
+                                   pad_to=MAX_HISTORY_BATCH)  # fmt: skip
+    return _record(model, curves, src, b, idx, check_train_params(**prm))
 
-    model, curves, src, _ = _given(
-        np.concatenate([s, np.full((MAX_HISTORY_BATCH - s.shape[0],) + s.shape[1:], 1e-8)]),
-        g, x, y, None, {k_: prm[k_] for k_ in prm}, dt, 0,
-    )  # fmt: skip
-    return _record(model, curves, src, s.shape[0], idx, prm)
 
-
-def record_run_history(
-    seed: int,
-    crossbars,
-    *,
-    curve,
-    dataset: Dataset = FOUR_BIT,
-    beta=6e6,
-    positive_target=0.8,
-    negative_target=-0.8,
-    k=10.0,
-    epochs: int = 50,
-    v0=-0.1,
-    v1=0.1,
-    low=1e-8,
-    high=1e-7,
-    division_factor=5.0,
-    dtype="float32",
-    nonideal=None,
-    distribution: str = REFERENCE_DISTRIBUTION,
-    shift_map=None,
-) -> History:
+def record_run_history(seed: int, crossbars, **kwargs) -> History:
     """`record_history` of chosen crossbars of a `run_monte_carlo` study.
 
     Crossbar i gets the shifts, stuck devices and noise that `run_monte_carlo(seed, ...)` drew
     for it, so its history ends in the outcome the study recorded. Activations are the (noisy)
-    reads the epoch trained on. Arguments are `run_monte_carlo`'s; `crossbars` lists 1 to
+    reads the epoch trained on. Keywords are `run_monte_carlo`'s; `crossbars` lists 1 to
     `MAX_HISTORY_BATCH` indices to inspect.
     """
-    from crossbar_jax.montecarlo import _check_seed, check_shift_map
+    from crossbar_jax.montecarlo import _check_seed, check_shift_map, keywords
 
-    dt = resolve_dtype(dtype)
-    prm = check_train_params(
-        beta=beta, positive_target=positive_target, negative_target=negative_target, k=k,
-        epochs=epochs, v0=v0, v1=v1,
-    )  # fmt: skip
-    lo, hi, df = check_shift_params(low=low, high=high, division_factor=division_factor)
+    kw = keywords(kwargs, "record_run_history")
+    dt = resolve_dtype(kw["dtype"])
+    prm = check_train_params(**{key: kw[key] for key in TRAIN_KEYS})
+    lo, hi, df = check_shift_params(**{key: kw[key] for key in ("low", "high", "division_factor")})
+    dataset, nonideal, distribution = kw["dataset"], kw["nonideal"], kw["distribution"]
     idx = np.atleast_1d(np.asarray(crossbars, np.int64))
     if idx.ndim != 1 or idx.size == 0 or np.any(idx < 0) or idx.size > MAX_HISTORY_BATCH:
         raise ValueError(
             f"crossbars: expected 1 to {MAX_HISTORY_BATCH} non-negative indices, got {crossbars!r}"
         )
-    g = validate_curve(curve)
+    g = validate_curve(kw["curve"])
     ni = None if nonideal is None else check_nonideal(nonideal, g.size)
     shape = (dataset.rows, dataset.cols)
-    smap = check_shift_map(shift_map, distribution, shape)
+    smap = check_shift_map(kw["shift_map"], distribution, shape)
     model = make_model(
         epochs=prm["epochs"], dtype=dt, dataset=dataset._replace(
             test_patterns=dataset.train_patterns[:0], test_labels=dataset.train_labels[:0]),

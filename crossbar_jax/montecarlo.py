@@ -13,6 +13,7 @@ at point j with the same seed.
 
 from __future__ import annotations
 
+import inspect
 from typing import NamedTuple
 
 import jax.numpy as jnp
@@ -220,18 +221,6 @@ def check_shift_map(shift_map, distribution, shape):
     return m
 
 
-def _point_values(beta, positive_target, negative_target, k, low, high, division_factor):
-    return dict(
-        beta=beta,
-        positive_target=positive_target,
-        negative_target=negative_target,
-        k=k,
-        low=low,
-        high=high,
-        division_factor=division_factor,
-    )
-
-
 def run_monte_carlo(
     seed: int,
     n_crossbars: int,
@@ -276,32 +265,50 @@ def run_monte_carlo(
         `MonteCarloResult`; crossbar i's outcome is independent of `chunk_size` and of the
         number of devices.
     """
-    values = _point_values(beta, positive_target, negative_target, k, low, high, division_factor)
-    for key, v in values.items():
-        if np.ndim(v) != 0:
-            raise ValueError(f"{key}={v!r}: expected a number (run_grid takes sequences)")
-    points, prm = _points(values, epochs, v0, v1)
-    out, compile_s, train_s = _run_points(
-        seed,
-        n_crossbars,
+    kw = dict(locals())
+    for key in POINT_KEYS:
+        if np.ndim(kw[key]) != 0:
+            raise ValueError(f"{key}={kw[key]!r}: expected a number (run_grid takes sequences)")
+    _, out, compile_s, train_s = _run(kw)
+    crossbar = np.arange(first_crossbar, first_crossbar + len(out[0]), dtype=np.int64)
+    return MonteCarloResult(crossbar, *out, compile_s=compile_s, train_s=train_s)
+
+
+def keywords(kwargs: dict, name: str) -> dict:
+    """`run_monte_carlo`'s keywords with their defaults, updated by `kwargs` (names checked)."""
+    sig = inspect.signature(run_monte_carlo)
+    unknown = sorted(set(kwargs) - set(sig.parameters) - {"seed", "n_crossbars"})
+    if unknown:
+        allowed = [p for p in sig.parameters if p not in ("seed", "n_crossbars")]
+        raise TypeError(f"{name}: unknown keyword(s) {unknown}; allowed: {allowed}")
+    if "curve" not in kwargs:
+        raise TypeError(f"{name}: missing the keyword argument 'curve'")
+    out = {p.name: p.default for p in sig.parameters.values() if p.default is not p.empty}
+    out.update(kwargs)
+    return out
+
+
+def _run(kw: dict):
+    """Validate the points and run them: (points, outcome fields, compile s, train s)."""
+    points, prm = _points({key: kw[key] for key in POINT_KEYS}, kw["epochs"], kw["v0"], kw["v1"])
+    return points, *_run_points(
+        kw["seed"],
+        kw["n_crossbars"],
         points,
-        curve=curve,
-        dataset=dataset,
+        curve=kw["curve"],
+        dataset=kw["dataset"],
         epochs=prm["epochs"],
         v0=prm["v0"],
         v1=prm["v1"],
-        dtype=dtype,
-        chunk_size=chunk_size,
-        progress=progress,
-        nonideal=nonideal,
-        distribution=distribution,
-        shift_map=shift_map,
-        first=first_crossbar,
-        on_progress=on_progress,
+        dtype=kw["dtype"],
+        chunk_size=kw["chunk_size"],
+        progress=kw["progress"],
+        nonideal=kw["nonideal"],
+        distribution=kw["distribution"],
+        shift_map=kw["shift_map"],
+        first=kw.get("first_crossbar", 0),
+        on_progress=kw["on_progress"],
     )
-    n = len(out[0])
-    crossbar = np.arange(first_crossbar, first_crossbar + n, dtype=np.int64)
-    return MonteCarloResult(crossbar, *out, compile_s=compile_s, train_s=train_s)
 
 
 def run_monte_carlo_nonideal(seed: int, n_crossbars: int, *, nonideal=None, **kwargs):
@@ -309,37 +316,15 @@ def run_monte_carlo_nonideal(seed: int, n_crossbars: int, *, nonideal=None, **kw
     return run_monte_carlo(seed, n_crossbars, nonideal=nonideal, **kwargs)
 
 
-def run_grid(
-    seed: int,
-    n_crossbars: int,
-    *,
-    curve,
-    dataset: Dataset = FOUR_BIT,
-    beta=6e6,
-    positive_target=0.8,
-    negative_target=-0.8,
-    k=10.0,
-    low=1e-8,
-    high=1e-7,
-    division_factor=5.0,
-    epochs=50,
-    v0=-0.1,
-    v1=0.1,
-    dtype="float32",
-    chunk_size: int = DEFAULT_CHUNK,
-    progress: bool = False,
-    nonideal: NonIdeal | None = None,
-    distribution: str = REFERENCE_DISTRIBUTION,
-    shift_map=None,
-    on_progress=None,
-) -> GridResult:
+def run_grid(seed: int, n_crossbars: int, **kwargs) -> GridResult:
     """`run_monte_carlo` at G parameter points at once: G x `n_crossbars` crossbars, one batch.
 
-    beta, the targets, k and the shift range (low, high, division_factor) are each a number or
-    a 1-D sequence; sequences are the points (all of one length G, zipped), numbers are shared
-    by every point. For a full grid pass the flattened mesh, e.g. ``b, kk = np.meshgrid(betas,
-    ks); run_grid(0, n, beta=b.ravel(), k=kk.ravel(), ...)``. Every point uses the same seed,
-    so crossbar i has the same random draws at every point (common random numbers).
+    Takes `run_monte_carlo`'s keywords. beta, the targets, k and the shift range (low, high,
+    division_factor) are each a number or a 1-D sequence; sequences are the points (all of one
+    length G, zipped), numbers are shared by every point. For a full grid pass the flattened
+    mesh, e.g. ``b, kk = np.meshgrid(betas, ks); run_grid(0, n, beta=b.ravel(),
+    k=kk.ravel(), ...)``. Every point uses the same seed, so crossbar i has the same random
+    draws at every point (common random numbers).
 
     One set of executables runs the whole grid, which saves a process start and a compilation
     per point. Point j's outcomes are exactly those of ``run_monte_carlo(seed, n_crossbars,
@@ -349,29 +334,11 @@ def run_grid(
         `GridResult` with (G, n_crossbars) arrays; ``result.at(j)`` is point j's
         `MonteCarloResult`.
     """
-    points, prm = _points(
-        _point_values(beta, positive_target, negative_target, k, low, high, division_factor),
-        epochs,
-        v0,
-        v1,
-    )
-    out, compile_s, train_s = _run_points(
-        seed,
-        n_crossbars,
-        points,
-        curve=curve,
-        dataset=dataset,
-        epochs=prm["epochs"],
-        v0=prm["v0"],
-        v1=prm["v1"],
-        dtype=dtype,
-        chunk_size=chunk_size,
-        progress=progress,
-        nonideal=nonideal,
-        distribution=distribution,
-        shift_map=shift_map,
-        on_progress=on_progress,
-    )
+    kw = keywords(kwargs, "run_grid")
+    if kw["first_crossbar"] != 0:
+        raise ValueError("run_grid: first_crossbar is for run_monte_carlo only")
+    kw.update(seed=seed, n_crossbars=n_crossbars)
+    points, out, compile_s, train_s = _run(kw)
     shape = (len(points["beta"]), int(n_crossbars))
     return GridResult(
         points, *(a.reshape(shape) for a in out), compile_s=compile_s, train_s=train_s

@@ -61,6 +61,7 @@ import numpy as np
 
 from crossbar_jax.evaluate import UNDECIDED
 from crossbar_jax.forward import activations, column_currents, logic_currents
+from crossbar_jax.validation import _number
 
 __all__ = [
     "STUCK_LEVELS",
@@ -165,14 +166,6 @@ class DeviceState(NamedTuple):
     pulses: jax.Array  # (rows, cols) int32, state index n in 0..L-1 along the curves
     noise: jax.Array  # (rows, cols) float, siemens, accumulated cycle-to-cycle noise eta
     depressed: jax.Array  # (rows, cols) bool, on the depression branch (last pulse depressed)
-
-
-def _number(value, key: str) -> float:
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{key}={value!r}: expected a number") from None
-    return x
 
 
 def check_nonideal(nonideal: NonIdeal | None, curve_length: int, names=None) -> NonIdeal:

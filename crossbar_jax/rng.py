@@ -70,3 +70,10 @@ def normals(word, n: int, dtype):
     scale = np.asarray(2.0**-23, dtype)
     v = ((_hashes(word, n) >> 8).astype(dtype) + 0.5) * scale - 1.0
     return np.asarray(np.sqrt(2.0), dtype) * lax.erf_inv(v)
+
+
+# Counter streams of the in-loop noise: read noise in training, cycle-to-cycle noise, and the
+# read noise of the held-out evaluation.
+READ_STREAM = 0
+C2C_STREAM = 1
+EVAL_STREAM = 2

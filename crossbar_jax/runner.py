@@ -29,6 +29,7 @@ from jax import lax
 
 from crossbar_jax import kernel, rng
 from crossbar_jax.batching import chunk_layout
+from crossbar_jax.forward import beta_currents
 from crossbar_jax.kernel import Fixed, Lanes
 from crossbar_jax.model import Curves, Model, Point
 from crossbar_jax.variation import REFERENCE_DISTRIBUTION, crossbar_keys, sample_shift, shift_lanes
@@ -372,8 +373,8 @@ def _record(src: Source, curves: Curves, *, model: Model, size: int):
 
     def step(s, e):
         new, err = kernel.epoch(s, fixed, curves, model, e, with_error=True)
-        xs = kernel.beta_currents(s, fixed, curves, model, model.train_bits, fixed.word,
-                                  kernel.READ_STREAM, e)  # fmt: skip
+        xs = beta_currents(s, fixed, curves, model, model.train_bits, fixed.word,
+                                  rng.READ_STREAM, e)  # fmt: skip
         info = dict(
             n=s.n,
             g=kernel.conductances(s, fixed, curves, model),
