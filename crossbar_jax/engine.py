@@ -111,7 +111,7 @@ def train(
     dtype="float32",
     v0: float = -0.1,
     v1: float = 0.1,
-    chunk_size: int = DEFAULT_CHUNK,
+    chunk_size: int | None = None,
     progress: bool = False,
 ) -> TrainResult:
     """Train a batch of crossbars in situ with the Manhattan rule (ALGORITHM.md).
@@ -127,14 +127,16 @@ def train(
         epochs: E, the most epochs to run.
         dtype: "float32", or "float64" (needs JAX's 64-bit mode).
         v0, v1: row voltages for bits 0 and 1, volts.
-        chunk_size: crossbars per compiled call; larger batches run in chunks of this size,
-            spread over all local devices.
+        chunk_size: crossbars per compiled call (None: 131,072 on a CPU, 2^21 on a GPU);
+            larger batches run in chunks of this size, spread over all local devices.
+
         progress: show a progress bar of trained crossbars.
 
     Returns:
         `TrainResult` of NumPy arrays.
     """
-    chunk_size = check_positive_int(chunk_size, "chunk_size")
+    if chunk_size is not None:
+        chunk_size = check_positive_int(chunk_size, "chunk_size")
     prm = dict(beta=beta, positive_target=positive_target, negative_target=negative_target, k=k,
                epochs=epochs, v0=v0, v1=v1)  # fmt: skip
     model, curves, src, b = _given(shifts, curve, patterns, labels, None, prm, dtype, 0)

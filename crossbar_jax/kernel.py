@@ -91,16 +91,21 @@ def init_lanes(fixed: Fixed, model: Model) -> Lanes:
     )
 
 
-def epoch(lanes: Lanes, fixed: Fixed, curves: Curves, model: Model, e, *, with_error: bool):
+def epoch(lanes: Lanes, fixed: Fixed, curves: Curves, model: Model, e, *, with_error: bool,
+          live=None):  # fmt: skip
     """One epoch of every lane: (new lanes, this epoch's error (B,) or None).
 
-    Lanes that converge now get no pulse; `count` counts the epochs without convergence.
+    Lanes that converge now get no pulse; `count` counts the epochs without convergence. With
+    `live` (a traced bool) False the epoch changes nothing: the runner's GPU loop runs epochs
+    in blocks and masks those past the stage's end.
     """
     bits, labels = model.train_bits, model.train_labels
     xs = beta_currents(lanes, fixed, curves, model, bits, fixed.word, READ_STREAM, e)
     conv, ups, downs = decode_codes(update_codes(xs, bits, labels, fixed, model), model)
+    if live is not None:
+        conv = conv & live
     done = lanes.done | conv
-    update = ~done
+    update = ~done if live is None else ~done & live
     n, eta, depressed = pulse_lanes(lanes, fixed, ups, downs, update, model, e)
     # Divided by the runtime 1.0 so that the error is one loop of its own in every program that
     # computes it (history or not): the same fusion gives the same floats, bit for bit.

@@ -24,7 +24,7 @@ from crossbar_jax.curve import validate_curve
 from crossbar_jax.datasets import FOUR_BIT, Dataset
 from crossbar_jax.model import make_curves, make_model, make_point
 from crossbar_jax.nonideal import NonIdeal, check_nonideal
-from crossbar_jax.runner import DEFAULT_CHUNK, Source
+from crossbar_jax.runner import Source
 from crossbar_jax.validation import (
     check_positive_int,
     check_shift_params,
@@ -157,7 +157,8 @@ def _run_points(
     """Train and evaluate len(points) x n crossbars on the one runner; flat per-lane outcomes."""
     dt = resolve_dtype(dtype)
     n = check_positive_int(n, "n_crossbars")
-    chunk_size = check_positive_int(chunk_size, "chunk_size")
+    if chunk_size is not None:
+        chunk_size = check_positive_int(chunk_size, "chunk_size")
     seed = _check_seed(seed)
     first = check_positive_int(first, "first_crossbar", minimum=0)
     if n + first > MAX_SEED:
@@ -238,7 +239,7 @@ def run_monte_carlo(
     high=1e-7,
     division_factor=5.0,
     dtype="float32",
-    chunk_size: int = DEFAULT_CHUNK,
+    chunk_size: int | None = None,
     progress: bool = False,
     nonideal: NonIdeal | None = None,
     distribution: str = REFERENCE_DISTRIBUTION,

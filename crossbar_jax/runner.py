@@ -36,8 +36,12 @@ from crossbar_jax.variation import REFERENCE_DISTRIBUTION, crossbar_keys, sample
 
 __all__ = ["Source", "Outcome", "run", "compile_count", "DEFAULT_CHUNK"]
 
-# Chunks of 131,072 crossbars ran about 5% faster than 65,536 on the 2-core CPU.
+# Chunks of 131,072 crossbars ran about 5% faster than 65,536 on the 2-core CPU; a GPU wants
+# millions of lanes in flight, and convergence checked only every few epochs (each check is a
+# device-to-host read). On a CPU the check is a cheap reduction: every epoch.
 DEFAULT_CHUNK = 131072
+GPU_CHUNK = 1 << 21
+GPU_CHECK_EVERY = 5
 # Epoch stages: after epoch 2, 4, 8, 16, 32 the runner may compact the chunk.
 STAGE_ENDS = (2, 4, 8, 16, 32)
 COMPACT_FACTOR = 4  # compact when at most 1/4 of the lanes still train; shrink by 4 each time
@@ -119,15 +123,30 @@ def _init(src: Source, start, *, model: Model, size: int):
     return fixed, kernel.init_lanes(fixed, model)
 
 
-def _stage(lanes: Lanes, fixed: Fixed, curves: Curves, e0, e1, history, *, model: Model):
+def _stage(lanes: Lanes, fixed: Fixed, curves: Curves, e0, e1, history, *, model: Model,
+           check_every: int = 1):  # fmt: skip
     """Epochs e0 .. e1-1; stops early once every lane has converged.
 
     With a `history` ((E, B) float) every epoch's error is computed and recorded where an
-    update was applied (NaN elsewhere); without, no error is computed at all.
+    update was applied (NaN elsewhere); without, no error is computed at all. `check_every`
+    epochs run between two convergence checks (a check is a device-to-host read on a GPU);
+    epochs past e1 in the last block change nothing.
     """
 
     def cond(carry):
         return (carry[0] < e1) & ~jnp.all(carry[1].done)
+
+    if check_every > 1 and history is None:
+
+        def block(carry):
+            e, s, rec = carry
+            for j in range(check_every):
+                s, _ = kernel.epoch(s, fixed, curves, model, e + j, with_error=False,
+                                    live=e + j < e1)  # fmt: skip
+            return e + check_every, s, rec
+
+        _, lanes, history = lax.while_loop(cond, block, (e0, lanes, history))
+        return lanes, history
 
     def body(carry):
         e, s, rec = carry
@@ -200,7 +219,7 @@ def _active(lanes: Lanes):
 
 _FUNCS = {
     "init": (_init, ("model", "size")),
-    "stage": (_stage, ("model",)),
+    "stage": (_stage, ("model", "check_every")),
     "final": (_final, ("model",)),
     "outcome": (_outcome, ("model", "full")),
     "compact": (_compact, ("size",)),
@@ -257,8 +276,9 @@ def _compacted_size(active: int, size: int, quantum: int) -> int:
 
 
 def _train_chunk(
-    src, curves, start, size, model, timer, *, history: bool, compact: bool, full: bool
-):
+    src, curves, start, size, model, timer, *, history: bool, compact: bool, full: bool,
+    check_every: int = 1,
+):  # fmt: skip
     """One chunk on the device its inputs live on: NumPy outcomes of its lanes."""
     fixed_all, lanes = _call("init", timer, src, np.uint32(start), model=model, size=size)
     dt = jnp.dtype(model.dtype)
@@ -267,7 +287,7 @@ def _train_chunk(
     e = 0
     for end in _stage_ends(model.epochs):
         lanes, hist = _call("stage", timer, lanes, fixed, curves, np.int32(e), np.int32(end), hist,
-                                    model=model)  # fmt: skip
+                                    model=model, check_every=check_every)  # fmt: skip
         e = end
         if not compact or history:
             continue
@@ -297,7 +317,7 @@ def run(
     src: Source,
     total: int,
     *,
-    chunk_size: int = DEFAULT_CHUNK,
+    chunk_size: int | None = None,
     progress: bool = False,
     history: bool = False,
     full: bool = False,
@@ -317,6 +337,9 @@ def run(
 
     devices = jax.local_devices()
     n_dev = len(devices)
+    gpu = devices[0].platform != "cpu"
+    chunk_size = chunk_size or (GPU_CHUNK if gpu else DEFAULT_CHUNK)
+    check_every = GPU_CHECK_EVERY if gpu else 1
     n_chunks = max(-(-total // chunk_size), min(n_dev, -(-total // 1024)))
     size, n_chunks = chunk_layout(total, -(-total // n_chunks), 1)
     # A multiple of 16 lanes (one AVX-512 vector of float32): a chunk narrower than a vector
@@ -340,7 +363,7 @@ def run(
         for c in range(d, n_chunks, n_dev):
             start = c * size
             res = _train_chunk(src_d, curves_d, start, size, model, timer, history=history,
-                               compact=compact, full=full)  # fmt: skip
+                               compact=compact, full=full, check_every=check_every)  # fmt: skip
             n = min(size, total - start)
             with lock:
                 for name, value in res.items():
