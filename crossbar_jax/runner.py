@@ -17,7 +17,6 @@ the history replay are thin wrappers over it.
 
 from __future__ import annotations
 
-import threading
 import time
 from functools import partial
 from typing import Any, NamedTuple
@@ -26,9 +25,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+from jax.sharding import Mesh
+from jax.sharding import PartitionSpec as P
 
 from crossbar_jax import kernel, rng
-from crossbar_jax.batching import chunk_layout
+from crossbar_jax.batching import batch_mesh, chunk_layout
 from crossbar_jax.forward import beta_currents
 from crossbar_jax.kernel import Fixed, Lanes
 from crossbar_jax.model import Curves, Model, Point
@@ -117,10 +118,13 @@ def _lane_fixed(src: Source, lane, model: Model, start) -> Fixed:
     return kernel.make_fixed(shifts, stuck, word, pt, src.unit)
 
 
-def _init(src: Source, start, *, model: Model, size: int):
-    lane = start + jnp.arange(size, dtype=jnp.uint32)
-    fixed = _lane_fixed(src, lane, model, start)
-    return fixed, kernel.init_lanes(fixed, model)
+def _init(src: Source, starts, *, model: Model, size: int, history: bool = False):
+    """One device's `size` lanes, from its first lane index `starts[0]` (global, uint32):
+    (fixed values, untrained lanes, an (E, size) NaN error history or None)."""
+    lane = starts[0] + jnp.arange(size, dtype=jnp.uint32)
+    fixed = _lane_fixed(src, lane, model, starts[0])
+    hist = jnp.full((model.epochs, size), jnp.nan, fixed.shifts.dtype) if history else None
+    return fixed, kernel.init_lanes(fixed, model), hist
 
 
 def _stage(lanes: Lanes, fixed: Fixed, curves: Curves, e0, e1, history, *, model: Model,
@@ -177,13 +181,13 @@ def _outcome(lanes: Lanes, fixed: Fixed, curves: Curves, *, model: Model, full: 
     out["test_accuracy"] = kernel.accuracy(lanes, fixed, curves, model)
     if full:
         g = kernel.conductances(lanes, fixed, curves, model)
-        out["pulses"] = jnp.moveaxis(lanes.n, -1, 0).astype(jnp.int32)
-        out["conductances"] = jnp.moveaxis(g, -1, 0)
+        out["pulses"] = lanes.n.astype(jnp.int32)
+        out["conductances"] = g
         for name, extra in (("eta", lanes.eta), ("depressed", lanes.depressed),
                             ("stuck", fixed.stuck)):  # fmt: skip
             if extra is not None:
-                out[name] = jnp.moveaxis(extra, -1, 0)
-    return out
+                out[name] = extra
+    return out  # lanes last; the host moves the crossbar axis first
 
 
 def _take(a, sel):
@@ -191,8 +195,10 @@ def _take(a, sel):
 
 
 def _compact(lanes: Lanes, fixed: Fixed, ids, *, size: int):
-    """The first `size` lanes still training, in order, with their ids (-1: padding)."""
+    """The first `size` lanes still training, in order, with their positions in the chunk's
+    share (-1: padding); `ids` None: the lanes are the share itself."""
     keep = ~lanes.done
+    ids = jnp.arange(keep.shape[0], dtype=jnp.int32) if ids is None else ids
     (sel,) = jnp.nonzero(keep, size=size, fill_value=0)
     lanes2 = Lanes(*(_take(a, sel) for a in lanes))
     fixed2 = jax.tree_util.tree_map(lambda a: _take(a, sel), fixed)
@@ -214,46 +220,64 @@ def _scatter(full: Lanes, part: Lanes, ids):
 
 
 def _active(lanes: Lanes):
-    return jnp.sum(~lanes.done, dtype=jnp.int32)
+    """Lanes still training on this device: (1,) per device."""
+    return jnp.sum(~lanes.done, dtype=jnp.int32)[None]
 
 
+# name -> (function, positions of its arguments that hold lanes; the rest are replicated)
 _FUNCS = {
-    "init": (_init, ("model", "size")),
-    "stage": (_stage, ("model", "check_every")),
-    "final": (_final, ("model",)),
-    "outcome": (_outcome, ("model", "full")),
-    "compact": (_compact, ("size",)),
-    "scatter": (_scatter, ()),
-    "active": (_active, ()),
+    "init": (_init, (1,)),
+    "stage": (_stage, (0, 1, 5)),
+    "final": (_final, (0, 1, 3)),
+    "outcome": (_outcome, (0, 1)),
+    "compact": (_compact, (0, 1, 2)),
+    "scatter": (_scatter, (0, 1, 2)),
+    "active": (_active, (0,)),
 }
 _COMPILED: dict = {}
-_COMPILE_LOCK = threading.Lock()
 
 
-def _signature(args) -> tuple:
-    leaves, tree = jax.tree_util.tree_flatten(args)
-    devs = {d for a in leaves if isinstance(a, jax.Array) for d in a.devices()}
-    return (tree, tuple((jnp.shape(a), str(jnp.result_type(a))) for a in leaves),
-            tuple(sorted(str(d) for d in devs)))  # fmt: skip
+def _lane_spec(a):
+    """Lanes are the last axis of every array with one; scalars are replicated."""
+    return P(*([None] * (jnp.ndim(a) - 1) + ["batch"])) if jnp.ndim(a) else P()
 
 
-def _call(name: str, timer: list, *args, **static):
-    """Run runner function `name`, compiled once per (static values, shapes, device).
+def _local(a, n_dev: int):
+    shape = tuple(jnp.shape(a))
+    shape = shape[:-1] + (shape[-1] // n_dev,) if shape else shape
+    return jax.ShapeDtypeStruct(shape, jnp.result_type(a))
 
-    `timer[0]` accumulates the seconds spent compiling, for the `compile_s` that the results
-    report; the cache also counts executables for the no-recompile tests.
+
+def _call(name: str, timer: list, mesh: Mesh, *args, **static):
+    """Run runner function `name` on every device of `mesh`, each on its share of the lanes.
+
+    One executable per (static values, shapes, mesh), compiled once for all devices: each
+    device runs its own copy (its own epoch loop and early stop) on its share. `timer[0]`
+    accumulates the seconds spent compiling, for the `compile_s` the results report; the
+    cache also counts executables for the no-recompile tests.
     """
-    key = (name, tuple(sorted(static.items())), _signature(args))
+    leaves, tree = jax.tree_util.tree_flatten(args)
+    key = (name, tuple(sorted(static.items())), mesh.devices.tobytes(), str(tree),
+           tuple((jnp.shape(a), str(jnp.result_type(a))) for a in leaves))  # fmt: skip
     exe = _COMPILED.get(key)
     if exe is None:
-        with _COMPILE_LOCK:
-            exe = _COMPILED.get(key)
-            if exe is None:
-                fn, names = _FUNCS[name]
-                t0 = time.perf_counter()
-                exe = jax.jit(partial(fn, **static)).lower(*args).compile()
-                timer[0] += time.perf_counter() - t0
-                _COMPILED[key] = exe
+        fn, lane_args = _FUNCS[name]
+        body = partial(fn, **static)
+        specs = tuple(
+            jax.tree_util.tree_map(_lane_spec, a) if i in lane_args else P()
+            for i, a in enumerate(args)
+        )
+        local = [
+            jax.tree_util.tree_map(partial(_local, n_dev=mesh.size if i in lane_args else 1), a)
+            for i, a in enumerate(args)
+        ]
+        out_specs = jax.tree_util.tree_map(_lane_spec, jax.eval_shape(body, *local))
+        t0 = time.perf_counter()
+        mapped = jax.shard_map(body, mesh=mesh, in_specs=specs, out_specs=out_specs,
+                               check_vma=False)  # fmt: skip
+        exe = jax.jit(mapped).lower(*args).compile()
+        timer[0] += time.perf_counter() - t0
+        _COMPILED[key] = exe
     return exe(*args)
 
 
@@ -276,39 +300,46 @@ def _compacted_size(active: int, size: int, quantum: int) -> int:
 
 
 def _train_chunk(
-    src, curves, start, size, model, timer, *, history: bool, compact: bool, full: bool,
+    src, curves, start, size, model, timer, mesh, *, history: bool, compact: bool, full: bool,
     check_every: int = 1,
 ):  # fmt: skip
-    """One chunk on the device its inputs live on: NumPy outcomes of its lanes."""
-    fixed_all, lanes = _call("init", timer, src, np.uint32(start), model=model, size=size)
-    dt = jnp.dtype(model.dtype)
-    hist = jnp.full((model.epochs, size), jnp.nan, dt) if history else None
+    """One chunk of `size` lanes split over the devices of `mesh`: NumPy outcomes, crossbars
+    first."""
+    n_dev = mesh.size
+    local = size // n_dev
+    starts = (start + local * np.arange(n_dev)).astype(np.uint32)
+    fixed_all, lanes, hist = _call("init", timer, mesh, src, starts, model=model, size=local,
+                                   history=history)  # fmt: skip
     fixed, ids, whole = fixed_all, None, None
     e = 0
     for end in _stage_ends(model.epochs):
-        lanes, hist = _call("stage", timer, lanes, fixed, curves, np.int32(e), np.int32(end), hist,
-                                    model=model, check_every=check_every)  # fmt: skip
+        lanes, hist = _call("stage", timer, mesh, lanes, fixed, curves, np.int32(e),
+                            np.int32(end), hist, model=model, check_every=check_every)  # fmt: skip
         e = end
         if not compact or history:
             continue
-        active = int(_call("active", timer, lanes))
-        current = lanes.done.shape[0]
+        active = int(np.max(_call("active", timer, mesh, lanes)))
+        current = lanes.done.shape[0] // n_dev
         new = _compacted_size(active, current, LANE_QUANTUM)
         if active == 0 or new < current:
-            whole = lanes if whole is None else _call("scatter", timer, whole, lanes, ids)
+            whole = lanes if whole is None else _call("scatter", timer, mesh, whole, lanes, ids)
             if active == 0:
                 lanes = None
                 break
-            ids = jnp.arange(current, dtype=jnp.int32) if ids is None else ids
-            lanes, fixed, ids = _call("compact", timer, lanes, fixed, ids, size=new)
+            lanes, fixed, ids = _call("compact", timer, mesh, lanes, fixed, ids, size=new)
     if lanes is not None:
-        lanes, hist = _call("final", timer, lanes, fixed, curves, hist, model=model)
-        whole = lanes if ids is None else _call("scatter", timer, whole, lanes, ids)
-    out = _call("outcome", timer, whole, fixed_all, curves, model=model, full=full)
-    res = {k: np.asarray(v) for k, v in out.items()}
+        lanes, hist = _call("final", timer, mesh, lanes, fixed, curves, hist, model=model)
+        whole = lanes if ids is None else _call("scatter", timer, mesh, whole, lanes, ids)
+    out = _call("outcome", timer, mesh, whole, fixed_all, curves, model=model, full=full)
+    res = {k: _crossbars_first(v) for k, v in out.items()}
     if history:
         res["errors"] = np.asarray(hist).T
     return res
+
+
+def _crossbars_first(a) -> np.ndarray:
+    a = np.asarray(a)
+    return np.moveaxis(a, -1, 0) if a.ndim > 1 else a
 
 
 def run(
@@ -326,64 +357,47 @@ def run(
 ):
     """Train and evaluate `total` lanes of `model`.
 
+    Every chunk is split over all local JAX devices (`crossbar_jax.batching.batch_mesh`); each
+    device runs its own epoch loop on its share. Crossbar i's outcome does not depend on the
+    chunk size or the device count.
+
     Returns:
         (outcomes: dict of (total, ...) NumPy arrays, seconds compiling, seconds training).
-
-    Chunks go round robin to every local JAX device, one host thread per device, so the
-    devices train in parallel and each chunk's compaction reads only its own device. Crossbar
-    i's outcome does not depend on the chunk size or the device count.
     """
-    from concurrent.futures import ThreadPoolExecutor
-
-    devices = jax.local_devices()
-    n_dev = len(devices)
-    gpu = devices[0].platform != "cpu"
+    mesh = batch_mesh()
+    gpu = mesh.devices.flat[0].platform != "cpu"
     chunk_size = chunk_size or (GPU_CHUNK if gpu else DEFAULT_CHUNK)
     check_every = GPU_CHECK_EVERY if gpu else 1
-    n_chunks = max(-(-total // chunk_size), min(n_dev, -(-total // 1024)))
-    size, n_chunks = chunk_layout(total, -(-total // n_chunks), 1)
-    # A multiple of 16 lanes (one AVX-512 vector of float32): a chunk narrower than a vector
-    # compiles to scalar code whose rounding differs by an ulp from the vector loops (measured
-    # on the error history, chunks of 1 and 8), and crossbar i must not depend on its chunk.
-    size = -(-size // LANE_QUANTUM) * LANE_QUANTUM
+    # Every device gets a multiple of 16 lanes (one AVX-512 vector of float32): a share
+    # narrower than a vector compiles to scalar code whose rounding differs by an ulp from the
+    # vector loops (measured on the error history, chunks of 1 and 8), and crossbar i must not
+    # depend on its chunk.
+    quantum = LANE_QUANTUM * mesh.size
+    size, n_chunks = chunk_layout(total, chunk_size, 1)
+    size = -(-size // quantum) * quantum
     n_chunks = -(-total // size)
     out: dict = {}
-    lock = threading.Lock()
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=total, desc="training", unit="crossbar", unit_scale=True)
-    finished = [0]
     timer = [0.0]
-
-    def worker(d: int):
-        dev = devices[d]
-        src_d, curves_d = jax.device_put((src, curves), dev)
-        for c in range(d, n_chunks, n_dev):
-            start = c * size
-            res = _train_chunk(src_d, curves_d, start, size, model, timer, history=history,
-                               compact=compact, full=full, check_every=check_every)  # fmt: skip
-            n = min(size, total - start)
-            with lock:
-                for name, value in res.items():
-                    if name not in out:
-                        out[name] = np.empty((total,) + value.shape[1:], value.dtype)
-                    out[name][start : start + n] = value[:n]
-                finished[0] += n
-                if bar is not None:
-                    bar.update(n)
-                if on_progress is not None:
-                    on_progress(finished[0], total)
-
     t0 = time.perf_counter()
     try:
-        if n_dev == 1 or n_chunks == 1:
-            worker(0)
-        else:
-            with ThreadPoolExecutor(n_dev) as pool:
-                for f in [pool.submit(worker, d) for d in range(min(n_dev, n_chunks))]:
-                    f.result()
+        for c in range(n_chunks):
+            start = c * size
+            res = _train_chunk(src, curves, start, size, model, timer, mesh, history=history,
+                               compact=compact, full=full, check_every=check_every)  # fmt: skip
+            n = min(size, total - start)
+            for name, value in res.items():
+                if name not in out:
+                    out[name] = np.empty((total,) + value.shape[1:], value.dtype)
+                out[name][start : start + n] = value[:n]
+            if bar is not None:
+                bar.update(n)
+            if on_progress is not None:
+                on_progress(start + n, total)
     finally:
         if bar is not None:
             bar.close()
@@ -411,7 +425,7 @@ def _record(src: Source, curves: Curves, *, model: Model, size: int):
     return rec, final
 
 
-_FUNCS["record"] = (_record, ("model", "size"))
+_FUNCS["record"] = (_record, ())
 
 
 def record(model: Model, curves: Curves, src: Source, total: int):
@@ -421,6 +435,7 @@ def record(model: Model, curves: Curves, src: Source, total: int):
     each training pattern as the epoch read it, error (E, B) (NaN once converged before).
     """
     timer = [0.0]
-    rec, final = _call("record", timer, src, curves, model=model, size=total)
+    one = Mesh(np.array(jax.local_devices()[:1]), ("batch",))
+    rec, final = _call("record", timer, one, src, curves, model=model, size=total)
     to_np = lambda t: {k: np.asarray(v) for k, v in t.items()}  # noqa: E731
     return to_np(rec), to_np(final)

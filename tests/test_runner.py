@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import crossbar_jax as cj
-from crossbar_jax import rng, runner
+from crossbar_jax import batching, rng, runner
 from crossbar_jax.model import make_curves, make_model, make_point
 
 REPO = Path(__file__).resolve().parents[1]
@@ -126,19 +126,10 @@ def test_gpu_loop_with_blocks_of_epochs_is_the_same(curve):
     model = make_model(epochs=23, dtype="float32", dataset=cj.FOUR_BIT, length=len(curve))
     curves = make_curves(curve, "float32")
     src = _source(1, n, cj.FOUR_BIT, point)
+    mesh = batching.batch_mesh()
+    kw = dict(history=False, compact=True, full=True)
     outs = [
-        runner._train_chunk(
-            src,
-            curves,
-            0,
-            n,
-            model,
-            [0.0],
-            history=False,
-            compact=True,
-            full=True,
-            check_every=every,
-        )  # fmt: skip
+        runner._train_chunk(src, curves, 0, n, model, [0.0], mesh, check_every=every, **kw)
         for every in (1, 5)
     ]
     assert 0.2 < outs[0]["converged"].mean() < 0.8
