@@ -34,7 +34,7 @@ from crossbar_jax.engine import DEFAULT_CHUNK, TrainParams, make_params
 from crossbar_jax.forward import pattern_voltages
 from crossbar_jax.history import MAX_HISTORY_BATCH, History
 from crossbar_jax.manhattan import epoch_error, manhattan_direction, pattern_success
-from crossbar_jax.montecarlo import MAX_SEED, MonteCarloResult, _check_seed
+from crossbar_jax.montecarlo import MAX_SEED, MonteCarloResult, _check_first, _check_seed
 from crossbar_jax.nonideal import (
     DeviceState,
     NoiseParams,
@@ -348,6 +348,7 @@ def run_monte_carlo_nonideal(
     dtype="float32",
     chunk_size: int = DEFAULT_CHUNK,
     progress: bool = False,
+    first_crossbar: int = 0,
 ) -> MonteCarloResult:
     """`run_monte_carlo` with device non-idealities and any shift distribution.
 
@@ -358,6 +359,8 @@ def run_monte_carlo_nonideal(
     ideal and the reference distribution, the outcomes equal `run_monte_carlo`'s exactly.
     beta, the targets, k, the shift parameters and the non-idealities' numbers are traced: a
     second call with other values but the same shapes and switches does not recompile.
+
+    `first_crossbar` starts the run at crossbar ``first_crossbar`` (as in `run_monte_carlo`).
 
     Returns:
         `MonteCarloResult`; crossbar i's outcome is independent of `chunk_size`.
@@ -378,6 +381,7 @@ def run_monte_carlo_nonideal(
     seed = _check_seed(seed)
     if n > MAX_SEED:
         raise ValueError(f"n_crossbars={n}: at most {MAX_SEED} crossbars per seed")
+    first = _check_first(first_crossbar, n, 1)
     if distribution not in DISTRIBUTIONS:
         raise ValueError(f"distribution={distribution!r}: expected one of {list(DISTRIBUTIONS)}")
     g = validate_curve(curve)
@@ -408,13 +412,16 @@ def run_monte_carlo_nonideal(
         chunks = tqdm(chunks, desc="chunks", unit="chunk")
     t0 = time.perf_counter()
     for c in chunks:
-        args[1] = jnp.uint32(c * size)
+        args[1] = jnp.uint32(first + c * size)
         res = fn(*args)
         for field, value in zip(out, res, strict=True):
             part = np.asarray(value)[: n - c * size]
             field[c * size : c * size + len(part)] = part
     return MonteCarloResult(
-        np.arange(n, dtype=np.int64), *out, compile_s=compile_s, train_s=time.perf_counter() - t0
+        np.arange(first, first + n, dtype=np.int64),
+        *out,
+        compile_s=compile_s,
+        train_s=time.perf_counter() - t0,
     )
 
 

@@ -217,6 +217,24 @@ def _check_seed(seed) -> int:
     return int(seed)
 
 
+def _check_first(first_crossbar, n: int, n_points: int) -> int:
+    """The index of the first crossbar, checked: crossbars first .. first + n - 1 must exist."""
+    if (
+        isinstance(first_crossbar, bool)
+        or not isinstance(first_crossbar, (int, np.integer))
+        or first_crossbar < 0
+    ):
+        raise ValueError(f"first_crossbar={first_crossbar!r}: expected an integer >= 0")
+    first = int(first_crossbar)
+    if first and n_points != 1:
+        raise ValueError(f"first_crossbar={first}: only for one parameter point")
+    if first + n - 1 > MAX_SEED:
+        raise ValueError(
+            f"first_crossbar={first} with n_crossbars={n}: crossbar indices go up to {MAX_SEED}"
+        )
+    return first
+
+
 def _points(values: dict, epochs, v0, v1) -> tuple[dict, dict]:
     """Broadcast numbers and 1-D sequences to G points and validate every point.
 
@@ -256,9 +274,24 @@ def _points(values: dict, epochs, v0, v1) -> tuple[dict, dict]:
 
 
 def _run_points(
-    seed, n, points: dict, *, curve, dataset: Dataset, epochs, v0, v1, dtype, chunk_size, progress
+    seed,
+    n,
+    points: dict,
+    *,
+    curve,
+    dataset: Dataset,
+    epochs,
+    v0,
+    v1,
+    dtype,
+    chunk_size,
+    progress,
+    first_crossbar: int = 0,
 ):
-    """Train and evaluate len(points) x n crossbars; flat per-lane outcomes and timings."""
+    """Train and evaluate len(points) x n crossbars; flat per-lane outcomes and timings.
+
+    With one point, `first_crossbar` shifts the lanes: lane l is crossbar first_crossbar + l.
+    """
     dt = resolve_dtype(dtype)
     n = check_positive_int(n, "n_crossbars")
     chunk_size = check_positive_int(chunk_size, "chunk_size")
@@ -269,6 +302,7 @@ def _run_points(
     total = n_points * n
     if total > MAX_SEED:
         raise ValueError(f"{n_points} points x {n} crossbars: at most {MAX_SEED} in one run")
+    first = _check_first(first_crossbar, n, n_points)
     g = validate_curve(curve)
 
     size, n_chunks = chunk_layout(total, chunk_size, batch_mesh().size)
@@ -297,7 +331,7 @@ def _run_points(
     )
 
     def launch(c):
-        args[1] = jnp.uint32(c * size)
+        args[1] = jnp.uint32(first + c * size)
         return fn(*args)
 
     t0 = time.perf_counter()
@@ -327,6 +361,7 @@ def run_monte_carlo(
     dtype="float32",
     chunk_size: int = DEFAULT_CHUNK,
     progress: bool = False,
+    first_crossbar: int = 0,
 ) -> MonteCarloResult:
     """Train `n_crossbars` independently seeded crossbars at one parameter point.
 
@@ -336,9 +371,13 @@ def run_monte_carlo(
     The physical parameters are traced: a second call with other values but the same shapes
     (n_crossbars, chunk_size, epochs, dataset, dtype) reuses the compiled executable.
 
+    `first_crossbar` starts the run at crossbar ``first_crossbar`` instead of 0: the run
+    trains crossbars first_crossbar .. first_crossbar + n_crossbars - 1, each exactly as a
+    run from 0 trains it, so consecutive ranges put together equal one longer run.
+
     Returns:
         `MonteCarloResult`; crossbar i's outcome is independent of `chunk_size` and of the
-        number of devices.
+        number of devices; ``result.crossbar`` holds the indices trained.
     """
     for key, v in (
         ("beta", beta),
@@ -377,10 +416,12 @@ def run_monte_carlo(
         dtype=dtype,
         chunk_size=chunk_size,
         progress=progress,
+        first_crossbar=first_crossbar,
     )
     n = len(out[0])
+    first = int(first_crossbar)
     return MonteCarloResult(
-        np.arange(n, dtype=np.int64), *out, compile_s=compile_s, train_s=train_s
+        np.arange(first, first + n, dtype=np.int64), *out, compile_s=compile_s, train_s=train_s
     )
 
 
