@@ -10,14 +10,23 @@ search from a grid sweep by the sweeper Hydra recorded for the jobs.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
 
 from crossbar_jax.outputs import SUMMARY, read_json
 
-__all__ = ["best_trial", "is_search", "make_search_outputs", "search_history"]
+__all__ = [
+    "SearchDirectionNote",
+    "best_trial",
+    "is_search",
+    "make_search_outputs",
+    "search_history",
+]
 
 HISTORY_FIGURE = "search_history"
 
@@ -25,8 +34,6 @@ HISTORY_FIGURE = "search_history"
 def is_search(multirun_dir) -> bool:
     """Whether `multirun_dir` is a search: the sweeper Hydra recorded for its jobs (in a job
     folder's ``.hydra/hydra.yaml``; the Optuna sweeper writes no multirun.yaml) is Optuna's."""
-    from omegaconf import OmegaConf
-
     root = Path(multirun_dir)
     for path in [root / "multirun.yaml", *sorted(root.glob("*/.hydra/hydra.yaml"))[:1]]:
         if not path.is_file():
@@ -146,3 +153,24 @@ def make_search_outputs(multirun_dir, sweep_df: pd.DataFrame) -> dict[str, Path]
     ]
     report = _atomic_write(out / "report.md", "\n".join(parts))
     return {HISTORY_FIGURE: figure, "report": report}
+
+
+class SearchDirectionNote(Callback):
+    """Hydra callback: say so when an Optuna search would look for the LOWEST rate.
+
+    A job returns its convergence rate, and hydra-optuna-sweeper minimises by default; a plain
+    ``hydra/sweeper=optuna`` (without experiment=optimize) would find the worst point.
+    """
+
+    def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        sweeper = OmegaConf.select(config, "hydra.sweeper")
+        if sweeper is None or "optuna" not in str(sweeper.get("_target_", "")).lower():
+            return
+        direction = str(sweeper.get("direction", "")).lower()
+        if "minimize" in direction:
+            print(
+                "note: hydra.sweeper.direction=minimize: the search looks for the LOWEST "
+                "convergence rate; set hydra.sweeper.direction=maximize for the best point "
+                "(experiment=optimize does)",
+                file=sys.stderr,
+            )
