@@ -65,6 +65,7 @@ def cluster(tmp_path_factory):
         stop = subprocess.run(
             ["bash", str(CLUSTER), "stop", str(state)], capture_output=True, text=True, timeout=120
         )
+        shutil.rmtree(state / "db", ignore_errors=True)  # the accounting database, ~180 MB
         assert stop.returncode == 0, stop.stderr
 
 
