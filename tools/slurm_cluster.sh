@@ -79,6 +79,10 @@ start() {
       alive "$(basename "$p")" && die "$STATE already runs a cluster ($(basename "$p") is up); stop it first"
     done
   fi
+  # The state folder is wiped: only an empty folder or one this script made.
+  if [[ -d $STATE && -n $(ls -A "$STATE") && ! -f $STATE/etc/slurm.conf ]]; then
+    die "$STATE is not empty and holds no cluster state of this script; pick another folder"
+  fi
   install_if_missing
   local t0=$SECONDS
   rm -rf "$STATE"
