@@ -538,6 +538,12 @@ def _targeted(cfg, n_crossbars: int) -> dict:
     """mc.target_halfwidth and mc.max_crossbars of a targeted run, checked; {} when off."""
     target = _get(cfg, "mc.target_halfwidth")
     if target is None:
+        cap = _get(cfg, "mc.max_crossbars")
+        if cap != MonteCarloConfig.max_crossbars:
+            raise ConfigError(
+                f"mc.max_crossbars={cap!r}: the cap of targeted sampling, used only with "
+                "mc.target_halfwidth (null here); set both, or mc.n_crossbars alone"
+            )
         return {}
     t = float(target)
     if not (np.isfinite(t) and 0.0 < t <= 0.5):

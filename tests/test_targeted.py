@@ -164,6 +164,7 @@ def test_targeted_run_at_its_cap_and_a_zero_rate(compose_cfg, tmp_path):
             "mc.max_crossbars=100: must be >= mc.n_crossbars=500",
         ),
         (["mc.target_halfwidth=0.01", "grid.k=[3,10]"], "does not combine with an in-process"),
+        (["mc.max_crossbars=5000"], "mc.max_crossbars=5000: the cap of targeted sampling, used"),
     ],
 )
 def test_bad_targeted_settings_name_the_key(compose_cfg, tmp_path, overrides, message):
