@@ -20,7 +20,6 @@ from crossbar_jax.sweep import aggregate
 REPO = Path(__file__).resolve().parents[1]
 APP = REPO / "experiments" / "convergence.py"
 AGGREGATE = REPO / "experiments" / "aggregate.py"
-sys.path.insert(0, str(REPO / "experiments"))
 
 
 def _env() -> dict:
@@ -45,7 +44,12 @@ def _trials(sweep: Path) -> dict[str, Path]:
 
 
 def test_main_returns_the_convergence_rate():
-    from convergence import objective
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("convergence_app", APP)
+    app = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(app)
+    objective = app.objective
 
     assert objective({"convergence_rate": 0.25, "n_crossbars": 4}) == 0.25
     assert objective({"grid": [], "sweep": "x"}) is None  # an in-process grid has many
