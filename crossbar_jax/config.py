@@ -157,6 +157,11 @@ class MonteCarloConfig:
     chunk_size: int = 65_536  # crossbars per compiled call (memory, not results)
     precision: str = "float32"  # float32 or float64
     progress: bool = True  # progress bar over chunks (shown when there is more than one)
+    # Precision-targeted sampling (crossbar_jax.sampling): with target_halfwidth set, train
+    # batches of n_crossbars crossbars until the 95% Wilson interval's half-width is at most
+    # target_halfwidth, or max_crossbars crossbars are trained. null: exactly n_crossbars.
+    target_halfwidth: float | None = None  # absolute half-width of the rate's interval, (0, 0.5]
+    max_crossbars: int = 1_000_000  # the cap of a targeted run (>= n_crossbars)
 
 
 @dataclass
@@ -529,6 +534,37 @@ def _check_keys(node, schema: type, prefix: str = "") -> None:
             _check_keys(child, hints[key], f"{full}.")
 
 
+def _targeted(cfg, n_crossbars: int) -> dict:
+    """mc.target_halfwidth and mc.max_crossbars of a targeted run, checked; {} when off."""
+    target = _get(cfg, "mc.target_halfwidth")
+    if target is None:
+        cap = _get(cfg, "mc.max_crossbars")
+        if cap != MonteCarloConfig.max_crossbars:
+            raise ConfigError(
+                f"mc.max_crossbars={cap!r}: the cap of targeted sampling, used only with "
+                "mc.target_halfwidth (null here); set both, or mc.n_crossbars alone"
+            )
+        return {}
+    t = float(target)
+    if not (np.isfinite(t) and 0.0 < t <= 0.5):
+        raise ConfigError(
+            f"mc.target_halfwidth={target!r}: must be in (0, 0.5] (the absolute half-width of "
+            "the rate's 95% interval), or null for exactly mc.n_crossbars crossbars"
+        )
+    cap = _int(_get(cfg, "mc.max_crossbars"), "mc.max_crossbars", 1, MAX_SEED)
+    if cap < n_crossbars:
+        raise ConfigError(
+            f"mc.max_crossbars={cap}: must be >= mc.n_crossbars={n_crossbars}, the size of "
+            "each batch of a targeted run"
+        )
+    if any(len(v) for v in (OmegaConf.select(cfg, "grid") or {}).values()):
+        raise ConfigError(
+            f"mc.target_halfwidth={target!r}: targeted sampling runs one parameter point; it "
+            "does not combine with an in-process grid (grid.*): sweep with -m instead"
+        )
+    return {"target_halfwidth": t, "max_crossbars": cap}
+
+
 def validate_config(cfg: DictConfig | StudyConfig) -> StudySpec:
     """Check a composed study configuration and resolve it; nothing is compiled here.
 
@@ -575,6 +611,7 @@ def validate_config(cfg: DictConfig | StudyConfig) -> StudySpec:
         "precision": precision,
         "progress": bool(_get(cfg, "mc.progress")),
     }
+    mc.update(_targeted(cfg, mc["n_crossbars"]))
     rows_given, cols_given = _get(cfg, "device.rows"), _get(cfg, "device.cols")
     rows = None if rows_given is None else _int(rows_given, "device.rows", 1)
     cols = None if cols_given is None else _int(cols_given, "device.cols", 2)
@@ -625,7 +662,11 @@ def validate_config(cfg: DictConfig | StudyConfig) -> StudySpec:
                 "labels": dataset.test_labels.tolist(),
             },
         },
-        "mc": {key: mc[key] for key in ("n_crossbars", "seed", "chunk_size", "precision")},
+        "mc": {
+            **{key: mc[key] for key in ("n_crossbars", "seed", "chunk_size", "precision")},
+            # only for a targeted run, so a fixed-size study keeps its config_hash
+            **{key: mc[key] for key in ("target_halfwidth", "max_crossbars") if key in mc},
+        },
     }
     return StudySpec(
         curve, path, dataset, train, shift, mc, params, nonideal=nonideal, shift_map=shift_map

@@ -161,8 +161,11 @@ def _run_points(
         chunk_size = check_positive_int(chunk_size, "chunk_size")
     seed = _check_seed(seed)
     first = check_positive_int(first, "first_crossbar", minimum=0)
-    if n + first > MAX_SEED:
-        raise ValueError(f"n_crossbars={n}: at most {MAX_SEED} crossbars per seed")
+    if n + first - 1 > MAX_SEED:
+        raise ValueError(
+            f"first_crossbar={first}, n_crossbars={n}: crossbar indices must stay within "
+            f"[0, {MAX_SEED}] (one seed's crossbars)"
+        )
     n_points = len(points["beta"])
     total = n_points * n
     if total > MAX_SEED:

@@ -33,6 +33,7 @@ __all__ = [
     "mean_test_accuracy",
     "summarize",
     "wilson_interval",
+    "zero_rate_upper_bound",
 ]
 
 # S(t) is a product of floats; a value meant to be exactly 0.5 may come out as 0.5000000000000001.
@@ -99,6 +100,25 @@ def wilson_interval(successes, n, confidence: float = 0.95) -> tuple[float, floa
     low = 0.0 if k == 0 else min(max(centre - half, 0.0), 1.0)
     high = 1.0 if k == n else min(max(centre + half, 0.0), 1.0)
     return float(low), float(high)
+
+
+def zero_rate_upper_bound(n, confidence: float = 0.95) -> float:
+    """One-sided upper confidence bound on a rate of which 0 of `n` trials succeeded.
+
+    The exact (Clopper-Pearson) bound: the largest p with P(0 successes | p) = (1 - p)^n at
+    least 1 - confidence, i.e. ``1 - (1 - confidence) ** (1 / n)``; about 3 / n at 95% (the
+    "rule of three"). This is what a study that saw no crossbar converge can claim.
+
+    Raises:
+        ValueError: if n < 1 or confidence is not in (0, 1).
+    """
+    n = _int_scalar(n, "n")
+    if n < 1:
+        raise ValueError(f"n={n}: an upper bound needs at least one trial")
+    c = float(confidence)
+    if not (0.0 < c < 1.0):
+        raise ValueError(f"confidence={confidence!r}: must be strictly between 0 and 1")
+    return float(-math.expm1(math.log1p(-c) / n))
 
 
 def binomial_tolerance(p: float, n: int, sigmas: float) -> float:
@@ -344,6 +364,8 @@ def summarize(converged, epoch, test_accuracy, epochs, confidence: float = 0.95)
         * ``convergence_rate_ci95``: ``[low, high]`` Wilson interval (`wilson_interval`); the
           key follows ``confidence`` (``convergence_rate_ci90`` for 0.9) so it never
           mislabels the coverage,
+        * ``convergence_rate_upper95``: when no crossbar converged, the one-sided upper bound
+          `zero_rate_upper_bound` (the key follows ``confidence``); None otherwise,
         * ``epoch_quantiles``: ``{"p10", "p50", "p90"}`` ints over converged crossbars
           (`epoch_quantiles`), or None when none converged,
         * ``km_median_epoch``: Kaplan-Meier median (`km_median`), int or None,
@@ -369,6 +391,9 @@ def summarize(converged, epoch, test_accuracy, epochs, confidence: float = 0.95)
         "converged": k,
         "convergence_rate": k / n,
         _ci_key(confidence): [low, high],
+        f"convergence_rate_upper{100.0 * float(confidence):g}": (
+            zero_rate_upper_bound(n, confidence) if k == 0 else None
+        ),
         "epoch_quantiles": epoch_quantiles(e, c),
         "km_median_epoch": km_median(km),
         "mean_test_accuracy": acc["mean"],

@@ -128,11 +128,13 @@ def _general_kwargs(spec: StudySpec) -> dict:
     }
 
 
-def _simulate(spec: StudySpec):
+def _simulate(spec: StudySpec, *, first_crossbar: int = 0, n_crossbars: int | None = None):
     """Run the Monte Carlo in the requested precision; float64 needs JAX's 64-bit mode.
 
     The fast engine (`run_monte_carlo`) runs the reference model; a study with a non-ideality
     or another shift distribution runs on the general engine (`run_monte_carlo_nonideal`).
+    `first_crossbar` and `n_crossbars` pick a range of crossbars (default: the study's
+    mc.n_crossbars from crossbar 0).
     """
     import jax
 
@@ -147,7 +149,7 @@ def _simulate(spec: StudySpec):
     with jax.enable_x64(precision == "float64"):
         result = runner(
             spec.mc["seed"],
-            spec.mc["n_crossbars"],
+            spec.mc["n_crossbars"] if n_crossbars is None else n_crossbars,
             curve=spec.curve,
             dataset=spec.dataset,
             **{k: spec.train[k] for k in ("beta", "positive_target", "negative_target", "k")},
@@ -160,6 +162,7 @@ def _simulate(spec: StudySpec):
             dtype=precision,
             chunk_size=spec.mc["chunk_size"],
             progress=spec.mc["progress"],
+            first_crossbar=first_crossbar,
             **extra,
         )
         platform = jax.devices()[0].platform
@@ -223,8 +226,35 @@ def run_study(
     if previous is not None:
         return previous
     t0 = time.perf_counter()
+    if "target_halfwidth" in spec.mc:
+        result, platform, sampling = _simulate_targeted(spec, say)
+        return _finish_job(
+            cfg, spec, out, digest, result, platform, job, say, t0, extra={"sampling": sampling}
+        )
     result, platform = _simulate(spec)
     return _finish_job(cfg, spec, out, digest, result, platform, job, say, t0)
+
+
+def _simulate_targeted(spec: StudySpec, say):
+    """mc.target_halfwidth: batches of mc.n_crossbars consecutive crossbars until the target or
+    mc.max_crossbars (`crossbar_jax.sampling.run_targeted`); (result, platform, sampling)."""
+    from crossbar_jax.sampling import run_targeted
+
+    platforms = []
+
+    def run_range(first: int, n: int):
+        result, platform = _simulate(spec, first_crossbar=first, n_crossbars=n)
+        platforms.append(platform)
+        return result
+
+    result, sampling = run_targeted(
+        run_range,
+        batch=spec.mc["n_crossbars"],
+        target_halfwidth=spec.mc["target_halfwidth"],
+        max_crossbars=spec.mc["max_crossbars"],
+        report=say if spec.mc["progress"] else None,
+    )
+    return result, platforms[0], sampling
 
 
 def _resume_or_prepare(out: Path, digest: str, spec: StudySpec, say) -> dict | None:
@@ -252,7 +282,9 @@ def _resume_or_prepare(out: Path, digest: str, spec: StudySpec, say) -> dict | N
     return None
 
 
-def _finish_job(cfg, spec, out, digest, result, platform, job, say, t0, timing=None) -> dict:
+def _finish_job(
+    cfg, spec, out, digest, result, platform, job, say, t0, timing=None, extra=None
+) -> dict:
     """Write a job's results, figures and report, then its summary (last); return the summary."""
     frame = _results_frame(result)
     write_parquet(out / RESULTS, frame)
@@ -276,6 +308,7 @@ def _finish_job(cfg, spec, out, digest, result, platform, job, say, t0, timing=N
             "total_s": time.perf_counter() - t0,
             **(timing or {}),
         },
+        **(extra or {}),
         "config_hash": digest,
         "job": job,
         "versions": _versions(platform),
@@ -507,4 +540,21 @@ def format_summary(summary: dict, out_dir=None) -> str:
     ]
     if nonideal != "ideal":  # the reference model's summary stays as it was
         lines.insert(5, f"  non-ideal   {nonideal}")
+    upper = summary.get("convergence_rate_upper95")
+    if upper is not None:
+        at = next(i for i, line in enumerate(lines) if line.startswith("  converged"))
+        lines.insert(at + 1, f"  upper bound rate < {upper:.3g} (one-sided 95%, none converged)")
+    sampling = summary.get("sampling")
+    if sampling:
+        at = next(i for i, line in enumerate(lines) if line.startswith("  mc "))
+        ended = (
+            f"target half-width {sampling['target_halfwidth']:g} reached"
+            if sampling["stopped_by"] == "target_halfwidth"
+            else f"cap mc.max_crossbars={sampling['max_crossbars']} reached first"
+        )
+        lines.insert(
+            at + 1,
+            f"  targeted    {sampling['batches']} batches of {sampling['batch']}: half-width "
+            f"{sampling['halfwidth']:.3g}, {ended}",
+        )
     return "\n".join(lines)

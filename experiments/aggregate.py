@@ -3,7 +3,9 @@
     python experiments/aggregate.py multirun/beta_k_grid
 
 One row per complete job (a job folder with a summary.json): the swept parameters, the
-statistics and the shared parameters. See `crossbar_jax.sweep.aggregate`.
+statistics and the shared parameters. See `crossbar_jax.sweep.aggregate`. For a search
+(hydra/sweeper=optuna, experiment=optimize) the report is the search history and the best point
+with its interval (`crossbar_jax.search`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import sys
 import pandas as pd
 
 from crossbar_jax.report import make_sweep_outputs
+from crossbar_jax.search import best_trial, is_search, make_search_outputs, search_history
 from crossbar_jax.sweep import aggregate, write_sweep
 
 
@@ -28,6 +31,8 @@ def main(argv=None) -> int:
         return 1
     parquet, csv = write_sweep(df, args.multirun_dir)
     swept = df.attrs["swept"]
+    if is_search(args.multirun_dir):
+        return _search(args.multirun_dir, df, parquet, csv)
     outputs = make_sweep_outputs(args.multirun_dir, df, swept)
     shown = [
         *swept,
@@ -41,6 +46,27 @@ def main(argv=None) -> int:
         print(df[shown].to_string(index=False, float_format=lambda x: f"{x:.4g}"))
     print(f"{len(df)} jobs; swept: {', '.join(swept) or 'nothing'}")
     print(f"wrote {parquet}, {csv} and {outputs['report']} (figures in figures/)")
+    return 0
+
+
+def _search(multirun_dir, df: pd.DataFrame, parquet, csv) -> int:
+    """An Optuna search (experiment=optimize): its history and best point."""
+    try:
+        outputs = make_search_outputs(multirun_dir, df)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    history = search_history(df, multirun_dir)
+    best = best_trial(history)
+    shown = ["trial", *df.attrs["swept"], "convergence_rate", "ci_low", "ci_high", "best_so_far"]
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(history[shown].to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+    params = ", ".join(f"{c}={best[c]:.4g}" for c in df.attrs["swept"])
+    print(
+        f"{len(history)} trials; best: trial {int(best['trial'])}, {params}: rate "
+        f"{best['convergence_rate']:.4g} (95% CI {best['ci_low']:.4g} - {best['ci_high']:.4g})"
+    )
+    print(f"wrote {parquet}, {csv} and {outputs['report']} (figure in figures/)")
     return 0
 
 

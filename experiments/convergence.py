@@ -37,9 +37,16 @@ def run(cfg: DictConfig) -> dict:
         raise SystemExit(f"error: {exc}") from None
 
 
+def objective(summary: dict) -> float | None:
+    """What a job returns to Hydra: its convergence rate (what hydra/sweeper=optuna
+    maximises); None for an in-process grid, which has one rate per point."""
+    rate = summary.get("convergence_rate")
+    return None if rate is None else float(rate)
+
+
 @hydra.main(version_base="1.3", config_path=CONF, config_name="config")
-def main(cfg: DictConfig) -> None:
-    run(cfg)
+def main(cfg: DictConfig) -> float | None:
+    return objective(run(cfg))
 
 
 if __name__ == "__main__":

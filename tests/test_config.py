@@ -60,6 +60,19 @@ def test_required_experiments_exist():
     assert {"reference", "beta_k_grid", "targets", "shift_range"} <= set(EXPERIMENTS)
 
 
+def _sweep_values(key: str, values) -> list:
+    """The values of a sweep's ``key=values``: a list's items, or an interval's two ends."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep
+
+    parsed = OverridesParser.create().parse_override(f"{key}={values}").value()
+    if isinstance(parsed, IntervalSweep):
+        return [parsed.start, parsed.end]
+    if isinstance(parsed, ChoiceSweep):
+        return [str(v) for v in parsed.list]
+    return [str(parsed)]
+
+
 @pytest.mark.parametrize("name", EXPERIMENTS)
 def test_experiments_are_global_deltas_that_compose_and_validate(compose_cfg, name):
     text = (REPO / "conf" / "experiment" / f"{name}.yaml").read_text()
@@ -68,9 +81,10 @@ def test_experiments_are_global_deltas_that_compose_and_validate(compose_cfg, na
     assert cfg.experiment_name == name
     sweep = dict(cfg.hydra.sweeper.params or {})
     validate_config(cfg)  # the hydra node is ignored
-    # Every swept value must be valid too: check each one at its point.
+    # Every swept value must be valid too: check each one at its point (an Optuna search
+    # range, interval(a, b), at both its ends).
     for key, values in sweep.items():
-        for value in str(values).split(","):
+        for value in _sweep_values(key, values):
             if (REPO / "conf" / key).is_dir():  # a config group (nonideality=c2c): compose it
                 validate_config(compose_cfg(f"experiment={name}", f"{key}={value}"))
                 continue

@@ -275,6 +275,7 @@ KEYS = {
     "converged",
     "convergence_rate",
     "convergence_rate_ci95",
+    "convergence_rate_upper95",  # one-sided bound, set only when none converged
     "epoch_quantiles",
     "km_median_epoch",
     "mean_test_accuracy",
@@ -320,6 +321,7 @@ def test_summarize_none_converged():
     s = summarize([False] * 4, [50] * 4, [0.2, 0.3, 0.3, 0.2], 50)
     assert s["converged"] == 0 and s["convergence_rate"] == 0.0
     assert s["convergence_rate_ci95"][0] == 0.0
+    assert s["convergence_rate_upper95"] == pytest.approx(1 - 0.05 ** (1 / 4))
     assert s["epoch_quantiles"] is None and s["km_median_epoch"] is None
     assert s["test_accuracy_counts"] == {"0.2": 2, "0.3": 2}
     json.dumps(s)
