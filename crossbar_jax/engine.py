@@ -31,7 +31,12 @@ from crossbar_jax.batching import batch_mesh, chunk_layout, pipeline, shard_batc
 from crossbar_jax.device import curve_offsets, lookup_conductance
 from crossbar_jax.forward import activations, chain_sum, neuron_logic_currents, pattern_voltages
 from crossbar_jax.manhattan import residual_misses, residual_success, residuals, update_signs
-from crossbar_jax.validation import check_positive_int, check_train_params, resolve_dtype
+from crossbar_jax.validation import (
+    check_positive_int,
+    check_train_args,
+    check_train_params,
+    resolve_dtype,
+)
 
 __all__ = ["TrainParams", "CrossbarState", "TrainResult", "train", "train_chunk", "ERRORS_MODES"]
 
@@ -365,6 +370,10 @@ def train(
     x, y = validate_dataset(patterns, labels, key="training set")
     rows, cols = x.shape[1], 2 * y.shape[1]
     s = _check_shifts(shifts, rows, cols)
+    check_train_args(
+        s, curve=g, patterns=x, labels=y, beta=prm["beta"], k=prm["k"], epochs=prm["epochs"],
+        v0=prm["v0"], v1=prm["v1"], dtype=dt,
+    )  # fmt: skip
 
     params = make_params(
         dt,

@@ -52,7 +52,9 @@ from crossbar_jax.nonideal import (
 )
 from crossbar_jax.validation import (
     check_positive_int,
+    check_run_args,
     check_shift_params,
+    check_train_args,
     check_train_params,
     resolve_dtype,
 )
@@ -382,6 +384,13 @@ def run_monte_carlo_nonideal(
         raise ValueError(f"distribution={distribution!r}: expected one of {list(DISTRIBUTIONS)}")
     g = validate_curve(curve)
     ni = check_nonideal(nonideal, g.size)
+    check_run_args(
+        seed=seed, n_crossbars=n, curve=g, dataset=dataset, beta=prm["beta"],
+        positive_target=prm["positive_target"], negative_target=prm["negative_target"],
+        k=prm["k"], epochs=prm["epochs"], v0=prm["v0"], v1=prm["v1"], low=lo, high=hi,
+        division_factor=df, dtype=dt, distribution=distribution,
+        shift_map=shift_map if distribution == "measured" else None, nonideal=ni,
+    )  # fmt: skip
     shape = (dataset.rows, dataset.cols)
     smap = _check_shift_map(shift_map, distribution, shape)
 
@@ -476,6 +485,10 @@ def train_nonideal(
     rows, cols = x.shape[1], 2 * y.shape[1]
     if s.ndim != 3 or s.shape[1:] != (rows, cols) or s.shape[0] < 1:
         raise ValueError(f"shifts: expected shape (batch, {rows}, {cols}), got {np.shape(shifts)}")
+    check_train_args(
+        s, curve=g, patterns=x, labels=y, beta=prm["beta"], k=prm["k"], epochs=prm["epochs"],
+        v0=prm["v0"], v1=prm["v1"], dtype=dt, nonideal=ni,
+    )  # fmt: skip
     ctx = _context(g, ni, x, y, prm, dt)
     keys = crossbar_keys(int(seed), np.arange(s.shape[0], dtype=np.uint32))
     state, stuck, cond = _train_jit(
@@ -555,6 +568,12 @@ def record_nonideal_history(
         )
     shape = (dataset.rows, dataset.cols)
     smap = _check_shift_map(shift_map, distribution, shape)
+    check_run_args(
+        seed=seed, n_crossbars=1, curve=g, dataset=dataset, beta=prm["beta"],
+        positive_target=prm["positive_target"], negative_target=prm["negative_target"],
+        k=prm["k"], epochs=prm["epochs"], v0=prm["v0"], v1=prm["v1"], low=lo, high=hi,
+        division_factor=df, dtype=dt, distribution=distribution, shift_map=smap, nonideal=ni,
+    )  # fmt: skip
     ctx = _context(g, ni, x, y, prm, dt)
     indices = jnp.asarray(idx, jnp.uint32)
     shifts = _shifts(

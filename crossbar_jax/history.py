@@ -34,7 +34,12 @@ from crossbar_jax.device import apply_pulses, curve_offsets, lookup_conductance
 from crossbar_jax.engine import _check_shifts
 from crossbar_jax.forward import forward, pattern_voltages
 from crossbar_jax.manhattan import epoch_error, manhattan_direction, pattern_success
-from crossbar_jax.validation import check_shift_params, check_train_params, resolve_dtype
+from crossbar_jax.validation import (
+    check_shift_params,
+    check_train_args,
+    check_train_params,
+    resolve_dtype,
+)
 from crossbar_jax.variation import sample_shifts
 
 __all__ = [
@@ -166,6 +171,10 @@ def record_history(
             f"{MAX_HISTORY_BATCH} crossbars, got {s.shape[0]}; use `train` or "
             "`run_monte_carlo` for outcomes of large batches"
         )
+    check_train_args(
+        s, curve=g, patterns=x, labels=y, beta=prm["beta"], k=prm["k"], epochs=prm["epochs"],
+        v0=prm["v0"], v1=prm["v1"], dtype=dt,
+    )  # fmt: skip
     idx = np.arange(s.shape[0]) if crossbar is None else np.asarray(crossbar, np.int64)
     if idx.shape != (s.shape[0],):
         raise ValueError(f"crossbar: expected {s.shape[0]} indices, got shape {idx.shape}")

@@ -31,6 +31,7 @@ from crossbar_jax.evaluate import UNDECIDED
 from crossbar_jax.forward import activations, neuron_logic_currents, pattern_voltages
 from crossbar_jax.validation import (
     check_positive_int,
+    check_run_args,
     check_shift_params,
     check_train_params,
     resolve_dtype,
@@ -365,6 +366,10 @@ def run_monte_carlo(
         v0,
         v1,
     )
+    check_run_args(
+        seed=seed, n_crossbars=n_crossbars, curve=curve, dataset=dataset, epochs=prm["epochs"],
+        dtype=dtype, **{k_: points[k_] for k_ in POINT_KEYS}, v0=prm["v0"], v1=prm["v1"],
+    )  # fmt: skip
     out, compile_s, train_s = _run_points(
         seed,
         n_crossbars,
@@ -434,6 +439,10 @@ def run_grid(
         v0,
         v1,
     )
+    check_run_args(
+        seed=seed, n_crossbars=n_crossbars, curve=curve, dataset=dataset, epochs=prm["epochs"],
+        dtype=dtype, **{k_: points[k_] for k_ in POINT_KEYS}, v0=prm["v0"], v1=prm["v1"],
+    )  # fmt: skip
     out, compile_s, train_s = _run_points(
         seed,
         n_crossbars,
