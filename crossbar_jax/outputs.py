@@ -145,6 +145,9 @@ def file_sha256(path) -> str:
     return h.hexdigest()
 
 
+_HELD: dict[str, int] = {}  # folders whose lock this process holds -> nesting depth
+
+
 @contextmanager
 def folder_lock(folder) -> Iterator[Path]:
     """Hold `folder`'s lock (``folder/.lock``, an advisory ``flock``) while writing into it.
@@ -158,6 +161,14 @@ def folder_lock(folder) -> Iterator[Path]:
     import fcntl
 
     folder = Path(folder)
+    key = os.path.realpath(folder)
+    if key in _HELD:  # this process holds it already (the app's Hydra callback, a grid)
+        _HELD[key] += 1
+        try:
+            yield folder
+        finally:
+            _HELD[key] -= 1
+        return
     try:
         folder.mkdir(parents=True, exist_ok=True)
         fd = os.open(folder / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
@@ -178,7 +189,11 @@ def folder_lock(folder) -> Iterator[Path]:
             ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode(), 0)
-        yield folder
+        _HELD[key] = 1
+        try:
+            yield folder
+        finally:
+            del _HELD[key]
     finally:
         os.close(fd)
 
