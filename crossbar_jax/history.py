@@ -71,11 +71,14 @@ class History(NamedTuple):
     labels: np.ndarray  # (P, M) int8, training labels (target t+ for 1, t- for 0)
     positive_target: float  # t+
     negative_target: float  # t-
+    # Sampled histories (crossbar_jax.sampled_history) keep only some epochs:
+    epoch_numbers: np.ndarray | None = None  # (K,) int64, 1-based epoch of each record; None: 1..E
+    total_epochs: int | None = None  # E when the epoch axis is sampled
 
     @property
     def epochs(self) -> int:
-        """E, the length of the epoch axis."""
-        return int(self.error.shape[1])
+        """E, the number of epochs trained (the length of the epoch axis unless sampled)."""
+        return int(self.error.shape[1]) if self.total_epochs is None else int(self.total_epochs)
 
 
 def _crossbar_history(shifts, offsets, voltages, labels, beta, tp, tn, k, *, epochs: int):

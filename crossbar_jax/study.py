@@ -564,9 +564,9 @@ def _figures_and_report(
     out: Path, frame: pd.DataFrame, summary: dict, spec: StudySpec, crossbars
 ) -> None:
     """figures/ and report.md, with the trajectories of a few crossbars replayed from their keys."""
-    from crossbar_jax.general_engine import record_job_history
     from crossbar_jax.history import pick_crossbars
     from crossbar_jax.report import make_run_outputs
+    from crossbar_jax.sampled_history import record_job_history_bounded
 
     n = len(frame)
     if crossbars:
@@ -577,7 +577,8 @@ def _figures_and_report(
     else:
         ids = pick_crossbars(frame["converged"].to_numpy(), frame["crossbar"].to_numpy())
     history = (
-        record_job_history(summary, ids, curve=spec.curve, shift_map=spec.shift_map)
+        # Bounded memory for any number of epochs: long trainings keep every s-th epoch.
+        record_job_history_bounded(summary, ids, curve=spec.curve, shift_map=spec.shift_map)
         if len(ids)
         else None
     )
