@@ -25,7 +25,7 @@ __all__ = ["OutputFolderCheck", "exit_on_error", "full_error", "one_line"]
 
 def full_error() -> bool:
     """Whether the user asked for tracebacks (Hydra's ``HYDRA_FULL_ERROR=1``)."""
-    return os.environ.get("HYDRA_FULL_ERROR", "") not in ("", "0")
+    return os.environ.get("HYDRA_FULL_ERROR") == "1"
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
@@ -103,12 +103,10 @@ class OutputFolderCheck(Callback):
 
     @staticmethod
     def _check(config, key: str) -> Path | None:
-        from hydra.core.hydra_config import HydraConfig
         from omegaconf import OmegaConf
 
         from crossbar_jax.outputs import os_error_advice
 
-        HydraConfig.instance().set_config(config)
         try:
             folder = Path(str(OmegaConf.select(config, key)))
         except Exception:  # an interpolation only the job can resolve: Hydra will try it

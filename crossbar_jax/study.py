@@ -294,6 +294,9 @@ def run_study(
         cfg = OmegaConf.structured(cfg)
     spec = validate_config(cfg)
     out = Path(out_dir)
+    points = grid_points(cfg)
+    if points:  # before the lock: a bad grid touches no folder
+        _check_unique_folders([_point_name(point) for point in points])
     with folder_lock(out):  # a second run into this folder refuses instead of interleaving
         if grid_points(cfg):
             return _run_grid_study(cfg, out, job=job, say=say)

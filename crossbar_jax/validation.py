@@ -234,8 +234,12 @@ def check_shift_array(shifts, key: str = "shifts") -> np.ndarray:
 # Margin below the largest float of the precision that the products of the forward pass may
 # reach: the column sums, read noise and the error add a few orders of magnitude at most.
 _HEADROOM = 1e-6
-# Normal draws beyond 8 sigma have probability ~1e-15: the bound a lognormal shift may reach.
-_Z_MAX = 8.0
+
+
+def _z_max(dtype) -> float:
+    """The largest |z| JAX's normal sampler can return in `dtype` (it inverts a uniform draw
+    of 24 or 53 random bits): the bound of a lognormal shift's exponent."""
+    return 5.5 if np.dtype(dtype).itemsize <= 4 else 8.5
 
 
 def check_dynamic_range(
@@ -273,11 +277,18 @@ def check_dynamic_range(
     # The largest shift the sampler can produce, and the intermediate exp() it computes.
     if shift_max is None:
         shift_max = float(high) if high is not None else 0.0
+        for key, value in (("low", low), ("high", high)):
+            if value is not None and value < tiny:
+                raise ValueError(
+                    f"{_name(names, key)}={value!r}: below the smallest normal "
+                    f"{np.dtype(dtype).name} ({tiny:.3g} S); use precision float64 or a "
+                    "larger shift"
+                )
         if low is not None and distribution in ("lognormal_minmax", "lognormal"):
             mu = math.log((low + high) / 2.0)
             sigma = abs(math.log(high / low)) / division_factor
-            peak = mu + _Z_MAX * sigma
-            if peak > math.log(big):
+            peak = mu + _z_max(dtype) * sigma
+            if peak > math.log(float(info.max)):
                 raise ValueError(
                     f"{_name(names, 'division_factor')}={division_factor!r}: with "
                     f"{_name(names, 'low')}={low!r} and {_name(names, 'high')}={high!r} the "
@@ -287,13 +298,6 @@ def check_dynamic_range(
                 )
             if distribution == "lognormal":
                 shift_max = math.exp(peak)
-        for key, value in (("low", low), ("high", high)):
-            if value is not None and value < tiny:
-                raise ValueError(
-                    f"{_name(names, key)}={value!r}: below the smallest normal "
-                    f"{np.dtype(dtype).name} ({tiny:.3g} S); use precision float64 or a "
-                    "larger shift"
-                )
     noise = 10.0 * float(c2c_std) * math.sqrt(float(epochs))
     g_max = float(k) * (span + float(shift_max) + noise)
     v_max = max(abs(float(v0)), abs(float(v1)))
