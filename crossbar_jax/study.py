@@ -294,12 +294,9 @@ def run_study(
         cfg = OmegaConf.structured(cfg)
     spec = validate_config(cfg)
     out = Path(out_dir)
-    points = grid_points(cfg)
-    if points:  # before the lock: a bad grid touches no folder
-        _check_unique_folders([_point_name(point) for point in points])
+    if grid_points(cfg):
+        return _run_grid_study(cfg, out, job=job, say=say)
     with folder_lock(out):  # a second run into this folder refuses instead of interleaving
-        if grid_points(cfg):
-            return _run_grid_study(cfg, out, job=job, say=say)
         digest = config_hash(spec.params)
         previous = _resume_or_prepare(out, digest, spec, say)
         if previous is not None:
@@ -465,7 +462,8 @@ def _run_grid_study(cfg: DictConfig, out: Path, *, job, say) -> dict:
             raise ConfigError(f"grid point {num} ({name}): {exc}") from None
         jobs.append((num, name, point_cfg, spec, config_hash(spec.params)))
     summaries, todo = {}, []
-    with ExitStack() as locks:  # every point folder stays locked until the grid is done
+    with ExitStack() as locks:  # the grid's folder and every point's stay locked until done
+        locks.enter_context(folder_lock(out))
         for num, name, point_cfg, spec, digest in jobs:
             folder = out / job_dirname(name)
             locks.enter_context(folder_lock(folder))
