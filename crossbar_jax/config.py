@@ -485,7 +485,16 @@ def _shift_map(cfg, distribution: str, shape) -> tuple[np.ndarray | None, dict]:
         )
     try:
         m = load_shift_map(path)
-    except (ValueError, OSError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"device.shift.map={raw!r}: {path}: not a text file in UTF-8 (byte {exc.start} is "
+            "not UTF-8); expected rows of shifts in siemens separated by commas or spaces"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(
+            f"device.shift.map={raw!r}: cannot read {path}: {exc.strerror or exc}"
+        ) from None
+    except ValueError as exc:
         raise ConfigError(f"device.shift.map={raw!r}: {exc}") from None
     if m.shape != tuple(shape):
         raise ConfigError(

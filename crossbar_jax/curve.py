@@ -94,6 +94,8 @@ def load_curve(
         CurveError: missing or empty file, unknown column, non-numeric cells, NaN or infinite
             values, non-positive conductances, fewer than 2 points. The message names the file.
     """
+    if not isinstance(path, (str, Path)) and not hasattr(path, "__fspath__"):
+        raise CurveError(f"path={path!r}: expected a file path (str or pathlib.Path)")
     p = Path(path)
     name = str(p)
     if not p.exists():
@@ -117,8 +119,8 @@ def load_curve(
         text = p.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise CurveError(
-            f"{name}: not a text file (byte {exc.start} is not UTF-8); expected one "
-            "conductance per line, in siemens"
+            f"{name}: not a text file in UTF-8 (byte {exc.start} is not UTF-8); expected one "
+            "conductance per line, in siemens (save the file as UTF-8 text)"
         ) from None
     except OSError as exc:
         raise CurveError(f"{name}: cannot read the file ({exc.strerror or exc})") from None

@@ -67,7 +67,10 @@ def evaluate(
             `rows` bits, labels of shape (Q, cols / 2)), a pattern or label is not 0 or 1, or a
             conductance is negative or not finite.
     """
-    _, x, y = check_evaluate_args(conductances, patterns, labels)
+    _, x, y = check_evaluate_args(
+        conductances, patterns, labels, beta=beta, positive_target=positive_target,
+        negative_target=negative_target, v0=v0, v1=v1,
+    )  # fmt: skip
     g = jnp.asarray(conductances)
     x, y = jnp.asarray(x), jnp.asarray(y)
     pred = jax.vmap(predict, in_axes=(0, None, None, None, None, None, None))(

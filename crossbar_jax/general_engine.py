@@ -487,7 +487,7 @@ def train_nonideal(
         raise ValueError(f"shifts: expected shape (batch, {rows}, {cols}), got {np.shape(shifts)}")
     check_train_args(
         s, curve=g, patterns=x, labels=y, beta=prm["beta"], k=prm["k"], epochs=prm["epochs"],
-        v0=prm["v0"], v1=prm["v1"], dtype=dt, nonideal=ni,
+        v0=prm["v0"], v1=prm["v1"], dtype=dt, nonideal=ni, seed=seed,
     )  # fmt: skip
     ctx = _context(g, ni, x, y, prm, dt)
     keys = crossbar_keys(int(seed), np.arange(s.shape[0], dtype=np.uint32))

@@ -293,6 +293,7 @@ def run_study(
     if not isinstance(cfg, DictConfig):
         cfg = OmegaConf.structured(cfg)
     spec = validate_config(cfg)
+    _check_report(cfg, spec)
     out = Path(out_dir)
     if grid_points(cfg):
         return _run_grid_study(cfg, out, job=job, say=say)
@@ -304,6 +305,24 @@ def run_study(
         t0 = time.perf_counter()
         result, platform = _simulate(spec)
         return _finish_job(cfg, spec, out, digest, result, platform, job, say, t0)
+
+
+def _check_report(cfg, spec: StudySpec) -> None:
+    """report.crossbars, checked before anything runs (the figures come after the training)."""
+    from crossbar_jax.history import MAX_HISTORY_BATCH
+
+    crossbars = OmegaConf.select(cfg, "report.crossbars")
+    if not crossbars or not cfg.report.figures:
+        return
+    n = spec.mc["n_crossbars"]
+    ids = list(crossbars)
+    if len(ids) > MAX_HISTORY_BATCH or any(
+        isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < n for i in ids
+    ):
+        raise ConfigError(
+            f"report.crossbars={ids}: expected at most {MAX_HISTORY_BATCH} crossbar indices "
+            f"in [0, {n}) (mc.n_crossbars={n})"
+        )
 
 
 def _resume_or_prepare(out: Path, digest: str, spec: StudySpec, say) -> dict | None:

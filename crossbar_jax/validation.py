@@ -421,13 +421,15 @@ def _check_points(dt, curve, rows, epochs, values, *, distribution, shift_max, n
 
 
 def check_train_args(
-    shifts, *, curve, patterns, labels, beta, k, epochs, v0, v1, dtype, nonideal=None
+    shifts, *, curve, patterns, labels, beta, k, epochs, v0, v1, dtype, nonideal=None, seed=0
 ) -> None:
     """Arguments of `train`, `train_nonideal` and `record_history` beyond their own checks:
-    shifts >= 0 (they are conductances), v0 != v1, and no overflow in the precision."""
+    shifts >= 0 (they are conductances), v0 != v1, the noise seed in the uint32 range, and no
+    overflow in the precision."""
     from crossbar_jax.curve import validate_curve
 
     dt = resolve_dtype(dtype)
+    check_seed(seed, "seed")
     s = check_shift_array(shifts, "shifts")
     g = validate_curve(curve)
     x = check_patterns(patterns, "patterns")
@@ -440,7 +442,7 @@ def check_train_args(
     )  # fmt: skip
 
 
-def check_evaluate_args(conductances, patterns, labels=None) -> tuple:
+def check_evaluate_args(conductances, patterns, labels=None, **params) -> tuple:
     """Arguments of `evaluate` (labels given) and `predict`: conductances (B, rows, cols) (or
     (rows, cols) for `predict`) finite and >= 0, cols even, patterns (Q, rows) in {0, 1}, labels
     (Q, cols / 2) in {0, 1}. Returns the checked (conductances, patterns, labels)."""
@@ -453,6 +455,8 @@ def check_evaluate_args(conductances, patterns, labels=None) -> tuple:
             f"of each neuron), got {g.shape}"
         )
     check_shift_array(g, "conductances")
+    if params:  # beta, the targets and the voltages, as `check_train_params` (k, epochs unused)
+        check_train_params(k=1.0, epochs=1, **params)
     rows, neurons = g.shape[-2], g.shape[-1] // 2
     x = check_patterns(patterns, "patterns", rows=rows)
     y = None

@@ -454,34 +454,46 @@ def test_runners_check_the_dataset_the_voltages_and_the_range(trained):
 # --- bounded memory of the figures' history -------------------------------------------------
 
 
-def test_sampled_history_keeps_a_bounded_number_of_epochs_and_the_exact_outcome():
+def _sampled_matches_full(nonideal, check_every_epoch: bool) -> None:
     from crossbar_jax.general_engine import record_nonideal_history
     from crossbar_jax.sampled_history import record_sampled_history
 
     curve = cj.load_curve(CURVE)
-    kw = dict(curve=curve, beta=2e7, k=30.0, epochs=60, nonideal=cj.NonIdeal(c2c_std=4e-9))
+    kw = dict(curve=curve, beta=2e7, k=30.0, epochs=60, nonideal=nonideal)
     full = record_nonideal_history(0, [0, 1, 2, 5], **kw)
-    every = record_sampled_history(0, [0, 1, 2, 5], max_epochs=1000, **kw)
-    for f in ("pulses", "conductances", "error", "activations", "final_conductances"):
-        np.testing.assert_array_equal(getattr(every, f), getattr(full, f))
+    if check_every_epoch:
+        every = record_sampled_history(0, [0, 1, 2, 5], max_epochs=1000, **kw)
+        for f in ("pulses", "conductances", "error", "activations", "final_conductances"):
+            np.testing.assert_array_equal(getattr(every, f), getattr(full, f))
     some = record_sampled_history(0, [0, 1, 2, 5], max_epochs=7, **kw)
     np.testing.assert_array_equal(some.epoch_numbers, [1, 10, 19, 28, 37, 46, 55])
     assert some.error.shape == (4, 7) and some.epochs == 60
     np.testing.assert_array_equal(some.conductances, full.conductances[:, some.epoch_numbers - 1])
+    np.testing.assert_array_equal(some.error, full.error[:, some.epoch_numbers - 1])
     for f in ("converged", "epoch", "final_pulses", "final_conductances"):
         np.testing.assert_array_equal(getattr(some, f), getattr(full, f))
+
+
+def test_sampled_history_keeps_a_bounded_number_of_epochs_and_the_exact_outcome():
+    _sampled_matches_full(None, check_every_epoch=False)
+
+
+@pytest.mark.slow
+def test_sampled_history_with_noise_and_every_epoch_equals_the_full_history():
+    _sampled_matches_full(cj.NonIdeal(c2c_std=4e-9, read_noise=0.01), check_every_epoch=True)
 
 
 def test_figures_of_a_long_job_replay_a_bounded_history(small, tmp_path):
     from crossbar_jax.plots.crossbars import _span
     from crossbar_jax.sampled_history import MAX_RECORDED_EPOCHS, record_job_history_bounded
 
-    spec = cj.validate_config(small("training.epochs=20000", "training.beta=6e6"))
+    spec = cj.validate_config(small("training.epochs=2500", "training.beta=6e6"))
     h = record_job_history_bounded({"params": spec.params}, [0, 1], curve=spec.curve)
-    assert h.error.shape == (2, MAX_RECORDED_EPOCHS) and h.epochs == 20000
-    assert h.epoch_numbers[-1] <= 20000 and h.epoch_numbers[1] == 21
+    assert h.error.shape == (2, 834) and h.epochs == 2500  # every 3rd epoch: 1, 4, ..., 2500
+    assert h.epoch_numbers[-1] == 2500 and h.epoch_numbers[1] == 4
+    assert h.error.shape[1] <= MAX_RECORDED_EPOCHS
     epochs, outcome = _span(h, 1)
-    assert epochs.size <= MAX_RECORDED_EPOCHS and "20000" in outcome
+    assert epochs.size <= MAX_RECORDED_EPOCHS and "2500" in outcome
     # at most MAX_RECORDED_EPOCHS epochs, the exact history (every epoch) is kept
     short = record_job_history_bounded({"params": spec.params | {"training": spec.params[
         "training"] | {"epochs": 50}}}, [0], curve=spec.curve)  # fmt: skip
