@@ -29,6 +29,7 @@ __all__ = [
     "file_sha256",
     "folder_lock",
     "os_error_advice",
+    "writing",
     "read_json",
     "remove_stale_temporaries",
     "write_csv",
@@ -103,6 +104,22 @@ def atomic_write(path, write: Callable[[Path], None]) -> Path:
         _discard(tmp)
         raise
     return path
+
+
+@contextmanager
+def writing(target) -> Iterator[None]:
+    """Turn an I/O error raised while writing `target` (a file or a folder of figures) into an
+    `OutputError` that names it and says what to do (libraries such as matplotlib raise
+    errors that name no path)."""
+    try:
+        yield
+    except OutputError:
+        raise
+    except OSError as exc:
+        where = exc.filename or target
+        raise OutputError(
+            exc.errno, f"cannot write {where}: {exc.strerror or exc}; {os_error_advice(exc)}"
+        ) from exc
 
 
 def _discard(tmp: Path) -> None:

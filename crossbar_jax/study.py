@@ -49,6 +49,7 @@ from crossbar_jax.outputs import (
     remove_stale_temporaries,
     write_json,
     write_parquet,
+    writing,
 )
 from crossbar_jax.stats import summarize
 
@@ -385,7 +386,8 @@ def _finish_job(cfg, spec, out, digest, result, platform, job, say, t0, timing=N
     }
     if cfg.report.figures:
         # Before summary.json: a job killed while drawing is not taken as complete.
-        _figures_and_report(out, frame, summary, spec, cfg.report.crossbars)
+        with writing(out / "figures"):
+            _figures_and_report(out, frame, summary, spec, cfg.report.crossbars)
     write_json(out / SUMMARY, summary)
     say(format_summary(summary, out))
     return summary
@@ -517,7 +519,8 @@ def _run_grid_study(cfg: DictConfig, out: Path, *, job, say) -> dict:
         df = aggregate(out)
         write_sweep(df, out)
         if cfg.report.figures:
-            make_sweep_outputs(out, df, df.attrs["swept"])
+            with writing(out / "figures"):
+                make_sweep_outputs(out, df, df.attrs["swept"])
         say(
             f"grid: {len(jobs)} points ({len(todo)} computed in one batch, "
             f"{len(jobs) - len(todo)} already complete); sweep table {out / 'sweep.csv'}"

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 import pandas as pd
 
 from crossbar_jax.errors import full_error, one_line
+from crossbar_jax.outputs import writing
 from crossbar_jax.report import make_sweep_outputs
 from crossbar_jax.sweep import BadJobsError, aggregate, write_sweep
 
@@ -44,7 +46,8 @@ def _aggregate(args) -> int:
         print(f"warning: skipped {bad}", file=sys.stderr)
     parquet, csv = write_sweep(df, args.multirun_dir)
     swept = df.attrs["swept"]
-    outputs = make_sweep_outputs(args.multirun_dir, df, swept)
+    with writing(Path(args.multirun_dir) / "figures"):
+        outputs = make_sweep_outputs(args.multirun_dir, df, swept)
     shown = [
         *swept,
         "convergence_rate",
