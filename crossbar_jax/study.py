@@ -143,12 +143,18 @@ def check_results(out_dir) -> tuple[dict | None, str | None]:
         rows = pq.read_metadata(results).num_rows
         if record is None:
             pq.read_table(results)  # an old summary records no hash: read the whole table
+        converged = int(pq.read_table(results, columns=["converged"])["converged"].to_numpy().sum())
     except (OSError, ValueError) as exc:
         return None, f"{RESULTS} cannot be read ({exc})"
     except Exception as exc:  # pyarrow's own errors on a damaged file
         return None, f"{RESULTS} cannot be read ({type(exc).__name__}: {exc})"
     if expected is not None and rows != expected:
         return None, f"{RESULTS} holds {rows} rows, {SUMMARY} records {expected}"
+    if summary.get("converged") is not None and summary.get("converged") != converged:
+        return None, (
+            f"{SUMMARY} records {summary.get('converged')} converged crossbars, {RESULTS} "
+            f"holds {converged} (the summary was edited or belongs to other results)"
+        )
     return summary, None
 
 
@@ -159,7 +165,9 @@ def _set_aside_broken(out: Path, why: str) -> Path:
     while dest.exists():
         dest, i = base.with_name(f"{base.name}-{i}"), i + 1
     dest.mkdir(parents=True)
-    for name in (SUMMARY, RESULTS):
+    # Results first: killed in between, the summary still marks the folder, and the next run
+    # sets it aside too ("results.parquet is missing"); no file is left to be overwritten.
+    for name in (RESULTS, SUMMARY):
         if (out / name).exists():
             os.replace(out / name, dest / name)
     (dest / "why.txt").write_text(why + "\n", encoding="utf-8")
@@ -468,9 +476,6 @@ def _run_grid_study(cfg: DictConfig, out: Path, *, job, say) -> dict:
     share of that call. Then ``out/sweep.parquet`` and ``sweep.csv`` (and the sweep's figures
     and report) collect the points, as ``experiments/aggregate.py`` does for a multirun.
     """
-    from crossbar_jax.report import make_sweep_outputs
-    from crossbar_jax.sweep import aggregate, write_sweep
-
     points = grid_points(cfg)
     _check_unique_folders([_point_name(point) for point in points])
     jobs = []
@@ -482,50 +487,58 @@ def _run_grid_study(cfg: DictConfig, out: Path, *, job, say) -> dict:
         except ConfigError as exc:
             raise ConfigError(f"grid point {num} ({name}): {exc}") from None
         jobs.append((num, name, point_cfg, spec, config_hash(spec.params)))
-    summaries, todo = {}, []
     with ExitStack() as locks:  # the grid's folder and every point's stay locked until done
-        locks.enter_context(folder_lock(out))
-        for num, name, point_cfg, spec, digest in jobs:
-            folder = out / job_dirname(name)
+        for folder in [out] + [out / job_dirname(name) for _, name, _, _, _ in jobs]:
             locks.enter_context(folder_lock(folder))
-            previous = _resume_or_prepare(folder, digest, spec, say)
-            if previous is None:
-                todo.append((num, name, point_cfg, spec, digest, folder))
-            else:
-                summaries[num] = previous
-        if todo:
-            t0 = time.perf_counter()
-            grid, platform = _simulate_grid([spec for _, _, _, spec, _, _ in todo])
-            share = {
-                "grid_points": len(todo),
-                "grid_compile_s": float(grid.compile_s),
-                "grid_train_s": float(grid.train_s),
+        return _run_grid_jobs(cfg, out, jobs, job=job, say=say)
+
+
+def _run_grid_jobs(cfg: DictConfig, out: Path, jobs: list, *, job, say) -> dict:
+    """The validated points of a grid (`_run_grid_study`): resume, train, write, aggregate."""
+    from crossbar_jax.report import make_sweep_outputs
+    from crossbar_jax.sweep import aggregate, write_sweep
+
+    summaries, todo = {}, []
+    for num, name, point_cfg, spec, digest in jobs:
+        folder = out / job_dirname(name)
+        previous = _resume_or_prepare(folder, digest, spec, say)
+        if previous is None:
+            todo.append((num, name, point_cfg, spec, digest, folder))
+        else:
+            summaries[num] = previous
+    if todo:
+        t0 = time.perf_counter()
+        grid, platform = _simulate_grid([spec for _, _, _, spec, _, _ in todo])
+        share = {
+            "grid_points": len(todo),
+            "grid_compile_s": float(grid.compile_s),
+            "grid_train_s": float(grid.train_s),
+        }
+        for i, (_, _, _, spec, _, folder) in enumerate(todo):  # all, before writing any
+            _check_finite(_results_frame(grid.at(i)), spec, folder)
+        for i, (num, name, point_cfg, spec, digest, folder) in enumerate(todo):
+            result = grid.at(i)._replace(
+                compile_s=grid.compile_s / len(todo), train_s=grid.train_s / len(todo)
+            )
+            point_job = {
+                "num": num,
+                "override_dirname": name,
+                "overrides": name.split(","),
+                "grid_job": job,
             }
-            for i, (_, _, _, spec, _, folder) in enumerate(todo):  # all, before writing any
-                _check_finite(_results_frame(grid.at(i)), spec, folder)
-            for i, (num, name, point_cfg, spec, digest, folder) in enumerate(todo):
-                result = grid.at(i)._replace(
-                    compile_s=grid.compile_s / len(todo), train_s=grid.train_s / len(todo)
-                )
-                point_job = {
-                    "num": num,
-                    "override_dirname": name,
-                    "overrides": name.split(","),
-                    "grid_job": job,
-                }
-                summaries[num] = _finish_job(
-                    point_cfg, spec, folder, digest, result, platform, point_job, say, t0, share
-                )
-        df = aggregate(out)
-        write_sweep(df, out)
-        if cfg.report.figures:
-            with writing(out / "figures"):
-                make_sweep_outputs(out, df, df.attrs["swept"])
-        say(
-            f"grid: {len(jobs)} points ({len(todo)} computed in one batch, "
-            f"{len(jobs) - len(todo)} already complete); sweep table {out / 'sweep.csv'}"
-        )
-        return {"grid": [summaries[num] for num in sorted(summaries)], "sweep": str(out)}
+            summaries[num] = _finish_job(
+                point_cfg, spec, folder, digest, result, platform, point_job, say, t0, share
+            )
+    df = aggregate(out)
+    write_sweep(df, out)
+    if cfg.report.figures:
+        with writing(out / "figures"):
+            make_sweep_outputs(out, df, df.attrs["swept"])
+    say(
+        f"grid: {len(jobs)} points ({len(todo)} computed in one batch, "
+        f"{len(jobs) - len(todo)} already complete); sweep table {out / 'sweep.csv'}"
+    )
+    return {"grid": [summaries[num] for num in sorted(summaries)], "sweep": str(out)}
 
 
 def _simulate_grid(specs: list[StudySpec]):

@@ -517,3 +517,59 @@ def test_cli_errors_are_one_line_without_traceback(tmp_path):
         p = subprocess.run([*app, *extra], cwd=tmp_path, env=env, capture_output=True, text=True)
         assert p.returncode == 1, (extra, p.stderr)
         assert text in p.stderr and "Traceback" not in p.stderr, (extra, p.stderr)
+
+
+def test_a_full_disk_while_drawing_names_the_figures_folder(small, tmp_path, monkeypatch):
+    import crossbar_jax.report as report
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))  # matplotlib names no file
+
+    monkeypatch.setattr(report, "make_run_outputs", full)
+    with pytest.raises(OutputError, match=r"cannot write .*figures: No space left on device"):
+        run_study(small("report.figures=true"), tmp_path)
+    assert not (tmp_path / SUMMARY).exists()  # not taken as complete: redone on the rerun
+
+
+def test_report_crossbars_are_checked_before_the_training(small, tmp_path, monkeypatch):
+    import crossbar_jax.study as study
+
+    monkeypatch.setattr(study, "_simulate", lambda spec: pytest.fail("trained"))
+    for bad in ("[256]", "[-1]", f"[{','.join(map(str, range(65)))}]"):
+        with pytest.raises(ConfigError, match=r"report.crossbars=.*in \[0, 256\)"):
+            run_study(small("report.figures=true", f"report.crossbars={bad}"), tmp_path)
+    assert not (tmp_path / RESULTS).exists()
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: cj.load_curve(None), r"path=None: expected a file path"),
+        (lambda: cj.load_curve(CURVE, column=1.5), r"column=1.5: expected a 0-based column"),
+        (lambda: cj.make_dataset(["01a"], [[0]]), r"train_patterns: bit string '01a'"),
+        (lambda: cj.make_dataset("0101", [[0]]), r"train_patterns='0101': expected a list"),
+        (lambda: cj.make_dataset(["01"], [[0]], ["10"]), r"test_labels: test_patterns were"),
+        (lambda: cj.letters_dataset(1.5), r"holdout_per_letter=1.5: must be an integer"),
+        (lambda: cj.letters_dataset(3, -1), r"seed=-1: expected an integer >= 0"),
+        (
+            lambda: cj.run_monte_carlo_nonideal(0, 8, curve=[1e-7, 2e-7], nonideal="abc"),
+            r"nonideal='abc': expected a crossbar_jax.NonIdeal",
+        ),
+        (
+            lambda: cj.evaluate(np.ones((1, 4, 4)) * 1e-7, _X, _Y, **(EVAL | {"beta": -1})),
+            r"beta=-1: must be finite and > 0",
+        ),
+    ],
+)
+def test_more_api_arguments_are_named(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def test_a_summary_whose_counts_disagree_with_its_results_is_redone(small, tmp_path):
+    summary, _ = _run(small(), tmp_path)
+    summary["converged"] += 1  # an edited summary
+    (tmp_path / SUMMARY).write_text(json.dumps(summary))
+    assert "converged crossbars" in check_results(tmp_path)[1]
+    again, printed = _run(small(), tmp_path)
+    assert "redoing" in printed and again["converged"] == summary["converged"] - 1
