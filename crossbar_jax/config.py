@@ -602,6 +602,11 @@ def validate_config(cfg: DictConfig | StudyConfig) -> StudySpec:
     Returns:
         A `StudySpec` with the loaded curve, the dataset and the resolved parameters.
     """
+    if not isinstance(cfg, (DictConfig, StudyConfig, dict)):
+        raise ConfigError(
+            f"cfg: expected a composed configuration (DictConfig) or a StudyConfig, "
+            f"got {type(cfg).__name__}"
+        )
     if not isinstance(cfg, DictConfig):
         cfg = OmegaConf.structured(cfg)
     _check_keys(cfg, StudyConfig)

@@ -155,6 +155,12 @@ def check_results(out_dir) -> tuple[dict | None, str | None]:
             f"{SUMMARY} records {summary.get('converged')} converged crossbars, {RESULTS} "
             f"holds {converged} (the summary was edited or belongs to other results)"
         )
+    rate = summary.get("convergence_rate")
+    if rows and not (isinstance(rate, (int, float)) and abs(rate - converged / rows) <= 1e-12):
+        return None, (
+            f"{SUMMARY} records convergence_rate={rate!r}, {RESULTS} gives "
+            f"{converged}/{rows} = {converged / rows:.6g}"
+        )
     return summary, None
 
 

@@ -573,3 +573,12 @@ def test_a_summary_whose_counts_disagree_with_its_results_is_redone(small, tmp_p
     assert "converged crossbars" in check_results(tmp_path)[1]
     again, printed = _run(small(), tmp_path)
     assert "redoing" in printed and again["converged"] == summary["converged"] - 1
+
+
+def test_an_edited_rate_in_a_summary_is_caught(small, tmp_path):
+    summary, _ = _run(small(), tmp_path)
+    summary["convergence_rate"] = float("nan")
+    (tmp_path / SUMMARY).write_text(json.dumps(summary))
+    assert "convergence_rate=nan" in check_results(tmp_path)[1]
+    with pytest.raises(ConfigError, match=r"cfg: expected a composed configuration"):
+        cj.validate_config(None)
