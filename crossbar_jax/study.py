@@ -97,12 +97,6 @@ def config_hash(params: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _complete(out_dir: Path) -> dict | None:
-    """The summary of a complete job in `out_dir`, else None."""
-    summary, _ = check_results(out_dir)
-    return summary
-
-
 def _results_record(path: Path, n_rows: int) -> dict:
     """What summary.json records of its results file, to verify it on resume."""
     return {"file": path.name, "rows": int(n_rows), "sha256": file_sha256(path)}
