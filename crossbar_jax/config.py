@@ -28,7 +28,9 @@ from crossbar_jax.datasets import FOUR_BIT, Dataset, letters_dataset, validate_d
 from crossbar_jax.nonideal import STUCK_LEVELS, UPDATES, NonIdeal, check_nonideal
 from crossbar_jax.validation import (
     PRECISIONS,
+    check_dynamic_range,
     check_positive_int,
+    check_shift_array,
     check_shift_params,
     check_train_params,
 )
@@ -315,6 +317,11 @@ def _load_curve(cfg) -> tuple[np.ndarray, Path]:
         )
     skip = _int(_get(cfg, "device.curve_skiprows"), "device.curve_skiprows", 0)
     sep = _get(cfg, "device.curve_sep")
+    if sep is not None and str(sep) == "":
+        raise ConfigError(
+            "device.curve_sep='': expected a field separator such as ',' or ';', or null "
+            "(',' for .csv files, whitespace otherwise)"
+        )
     if raw is None or str(raw).strip() == "":
         path = default_curve_path()
         if not path.exists():
@@ -483,13 +490,26 @@ def _shift_map(cfg, distribution: str, shape) -> tuple[np.ndarray | None, dict]:
         )
     try:
         m = load_shift_map(path)
-    except (ValueError, OSError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"device.shift.map={raw!r}: {path}: not a text file in UTF-8 (byte {exc.start} is "
+            "not UTF-8); expected rows of shifts in siemens separated by commas or spaces"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(
+            f"device.shift.map={raw!r}: cannot read {path}: {exc.strerror or exc}"
+        ) from None
+    except ValueError as exc:
         raise ConfigError(f"device.shift.map={raw!r}: {exc}") from None
     if m.shape != tuple(shape):
         raise ConfigError(
             f"device.shift.map={raw!r}: a map of shape {m.shape}, but the crossbar is "
             f"{shape[0]} rows x {shape[1]} columns; expected shape {tuple(shape)}"
         )
+    try:
+        check_shift_array(m, f"device.shift.map={raw!r}")
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     return m, {"map": str(path), "map_sha256": _sha256(m)}
 
 
@@ -565,6 +585,38 @@ def _targeted(cfg, n_crossbars: int) -> dict:
     return {"target_halfwidth": t, "max_crossbars": cap}
 
 
+def _check_physical(
+    curve, train, low, high, division_factor, distribution, shift_map, nonideal, rows, precision
+) -> None:
+    """Refuse finite values that still give meaningless numbers: a conductance
+    G = k (g[n] - g[0] + shift) below zero, or products that overflow the precision."""
+    dips = curve - curve[0]
+    smallest = float(np.min(shift_map)) if shift_map is not None else low
+    if distribution in ("lognormal", "measured"):
+        smallest = 0.0 if shift_map is None else smallest  # a lognormal shift is > 0 anyway
+    if float(np.min(dips)) + smallest < 0:
+        n = int(np.argmin(dips))
+        raise ConfigError(
+            f"device.curve: point {n} ({curve[n]:.6g} S) lies {-dips[n]:.3g} S below point 0 "
+            f"({curve[0]:.6g} S), more than the smallest shift ({smallest:.3g} S): the model's "
+            f"conductance k (g[n] - g[0] + shift) would be negative; use a curve that starts at "
+            "its lowest conductance or a larger device.shift.low"
+        )
+    try:
+        check_dynamic_range(
+            precision, curve=curve, k=train["k"], beta=train["beta"], v0=train["v0"],
+            v1=train["v1"], rows=rows, epochs=train["epochs"], low=low, high=high,
+            division_factor=division_factor, distribution=distribution,
+            shift_max=None if shift_map is None else float(np.max(shift_map)),
+            c2c_std=nonideal.c2c_std, read_noise=nonideal.read_noise, names=_PHYSICAL_NAMES,
+        )  # fmt: skip
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+_PHYSICAL_NAMES = {**_TRAIN_NAMES, **_SHIFT_NAMES, **_NONIDEAL_NAMES}
+
+
 def validate_config(cfg: DictConfig | StudyConfig) -> StudySpec:
     """Check a composed study configuration and resolve it; nothing is compiled here.
 
@@ -586,6 +638,11 @@ def validate_config(cfg: DictConfig | StudyConfig) -> StudySpec:
     Returns:
         A `StudySpec` with the loaded curve, the dataset and the resolved parameters.
     """
+    if not isinstance(cfg, (DictConfig, StudyConfig, dict)):
+        raise ConfigError(
+            f"cfg: expected a composed configuration (DictConfig) or a StudyConfig, "
+            f"got {type(cfg).__name__}"
+        )
     if not isinstance(cfg, DictConfig):
         cfg = OmegaConf.structured(cfg)
     _check_keys(cfg, StudyConfig)
@@ -624,6 +681,9 @@ def validate_config(cfg: DictConfig | StudyConfig) -> StudySpec:
     curve, path = _load_curve(cfg)
     nonideal, device_extra, training_extra = _nonideal(cfg, curve)
     shift_map, map_extra = _shift_map(cfg, distribution, (rows, cols))
+
+    _check_physical(curve, train, low, high, division_factor, distribution, shift_map, nonideal,
+                    rows, precision)  # fmt: skip
 
     shift = {
         "distribution": distribution,

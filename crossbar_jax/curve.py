@@ -94,13 +94,36 @@ def load_curve(
         CurveError: missing or empty file, unknown column, non-numeric cells, NaN or infinite
             values, non-positive conductances, fewer than 2 points. The message names the file.
     """
+    if not isinstance(path, (str, Path)) and not hasattr(path, "__fspath__"):
+        raise CurveError(f"path={path!r}: expected a file path (str or pathlib.Path)")
     p = Path(path)
     name = str(p)
     if not p.exists():
         raise CurveError(f"{name}: curve file not found")
     if p.is_dir():
         raise CurveError(f"{name}: is a directory, expected a curve file")
-    text = p.read_text(encoding="utf-8-sig")
+    if skiprows is not None and (
+        isinstance(skiprows, bool) or not isinstance(skiprows, (int, np.integer)) or skiprows < 0
+    ):
+        raise CurveError(f"{name}: skiprows={skiprows!r}: expected an integer >= 0")
+    if isinstance(column, bool) or not isinstance(column, (int, np.integer, str)):
+        raise CurveError(
+            f"{name}: column={column!r}: expected a 0-based column index or a header name"
+        )
+    if sep is not None and (not isinstance(sep, str) or sep == ""):
+        raise CurveError(
+            f"{name}: sep={sep!r}: expected a non-empty field separator such as ',' or ';' "
+            "(None: ',' for .csv, whitespace otherwise)"
+        )
+    try:
+        text = p.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise CurveError(
+            f"{name}: not a text file in UTF-8 (byte {exc.start} is not UTF-8); expected one "
+            "conductance per line, in siemens (save the file as UTF-8 text)"
+        ) from None
+    except OSError as exc:
+        raise CurveError(f"{name}: cannot read the file ({exc.strerror or exc})") from None
     skip = skiprows or 0
     # (1-based line number in the file, text), so that messages point at the right line
     lines = [

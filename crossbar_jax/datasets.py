@@ -82,15 +82,27 @@ def make_dataset(
 ) -> Dataset:
     """Build a checked `Dataset`; patterns may be given as bit strings like ``"0110"``."""
 
-    def as_rows(p):
-        return [_bits(r) if isinstance(r, str) else r for r in p]
+    def as_rows(p, key):
+        if isinstance(p, str):
+            raise ValueError(f"{key}={p!r}: expected a list of patterns, e.g. ['0110', '1001']")
+        rows = list(p) if not isinstance(p, np.ndarray) else p
+        for r in rows:
+            if isinstance(r, str) and set(r) - {"0", "1"}:
+                raise ValueError(f"{key}: bit string {r!r} may hold only 0 and 1")
+        return [_bits(r) if isinstance(r, str) else r for r in rows]
 
-    xp, yp = validate_dataset(as_rows(train_patterns), train_labels, key="dataset.train")
+    xp, yp = validate_dataset(
+        as_rows(train_patterns, "train_patterns"), train_labels, key="dataset.train"
+    )
     if test_patterns is None or len(test_patterns) == 0:
         xq = np.zeros((0, xp.shape[1]), np.int8)
         yq = np.zeros((0, yp.shape[1]), np.int8)
     else:
-        xq, yq = validate_dataset(as_rows(test_patterns), test_labels, key="dataset.test")
+        if test_labels is None:
+            raise ValueError("test_labels: test_patterns were given without their labels")
+        xq, yq = validate_dataset(
+            as_rows(test_patterns, "test_patterns"), test_labels, key="dataset.test"
+        )
         if xq.shape[1] != xp.shape[1] or yq.shape[1] != yp.shape[1]:
             raise ValueError(
                 f"dataset.test: patterns/labels of shape {xq.shape}/{yq.shape} do not match the "
@@ -130,10 +142,16 @@ def letters_dataset(holdout_per_letter: int = 3, seed: int = 0, bias: bool = Tru
         seed: seed of the NumPy permutation that picks them.
         bias: append the constant bias row.
     """
-    if not 0 <= holdout_per_letter <= 9:
+    if (
+        isinstance(holdout_per_letter, bool)
+        or not isinstance(holdout_per_letter, (int, np.integer))
+        or not 0 <= holdout_per_letter <= 9
+    ):
         raise ValueError(
             f"dataset.holdout_per_letter={holdout_per_letter!r}: must be an integer in 0..9"
         )
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed={seed!r}: expected an integer >= 0 (the split's seed)")
     rng = np.random.default_rng(seed)
     train_x, train_y, test_x, test_y = [], [], [], []
     for m, pixels in enumerate(LETTER_PIXELS.values()):

@@ -18,7 +18,12 @@ from crossbar_jax.datasets import Dataset, validate_dataset
 from crossbar_jax.model import make_curves, make_model, make_point
 from crossbar_jax.nonideal import NonIdeal, check_nonideal
 from crossbar_jax.runner import DEFAULT_CHUNK, Source
-from crossbar_jax.validation import check_positive_int, check_train_params, resolve_dtype
+from crossbar_jax.validation import (
+    check_positive_int,
+    check_train_args,
+    check_train_params,
+    resolve_dtype,
+)
 
 __all__ = ["TrainResult", "NonIdealTrainResult", "train", "train_nonideal", "DEFAULT_CHUNK"]
 
@@ -75,6 +80,10 @@ def _given(shifts, curve, patterns, labels, nonideal, prm_kw, dtype, seed, pad_t
     x, y = validate_dataset(patterns, labels, key="training set")
     ni = None if nonideal is None else check_nonideal(nonideal, g.size)
     s = check_shifts(shifts, x.shape[1], 2 * y.shape[1])
+    check_train_args(
+        s, curve=g, patterns=x, labels=y, beta=prm["beta"], k=prm["k"], epochs=prm["epochs"],
+        v0=prm["v0"], v1=prm["v1"], dtype=dt, nonideal=ni, seed=seed,
+    )  # fmt: skip
     b = s.shape[0]
     if pad_to is not None and b < pad_to:
         s = np.concatenate([s, np.repeat(s[-1:], pad_to - b, axis=0)])

@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from crossbar_jax.forward import forward, pattern_voltages
+from crossbar_jax.validation import check_evaluate_args
 
 __all__ = ["UNDECIDED", "Evaluation", "predict", "test_accuracy", "evaluate"]
 
@@ -32,6 +33,9 @@ def predict(conductances, patterns, beta, positive_target, negative_target, v0, 
         conductances: (rows, cols) trained conductances, siemens (used as they are).
         patterns: (Q, rows) inputs in {0, 1}.
     """
+    if not isinstance(conductances, jax.core.Tracer) and not isinstance(patterns, jax.core.Tracer):
+        g, x, _ = check_evaluate_args(conductances, patterns)
+        conductances, patterns = jnp.asarray(g, jnp.asarray(conductances).dtype), jnp.asarray(x)
     voltages = pattern_voltages(patterns, v0, v1).astype(conductances.dtype)
     f, _ = forward(voltages, conductances, beta)
     out = jnp.where(f >= positive_target, 1, jnp.where(f <= negative_target, 0, UNDECIDED))
@@ -57,10 +61,18 @@ def evaluate(
     Args:
         conductances: (B, rows, cols) siemens, e.g. `TrainResult.conductances`.
         patterns: (Q, rows) in {0, 1}; labels: (Q, M) in {0, 1}.
+
+    Raises:
+        ValueError: naming the argument, when the shapes do not fit together (patterns of
+            `rows` bits, labels of shape (Q, cols / 2)), a pattern or label is not 0 or 1, or a
+            conductance is negative or not finite.
     """
+    _, x, y = check_evaluate_args(
+        conductances, patterns, labels, beta=beta, positive_target=positive_target,
+        negative_target=negative_target, v0=v0, v1=v1,
+    )  # fmt: skip
     g = jnp.asarray(conductances)
-    x = jnp.asarray(np.asarray(patterns, np.int8))
-    y = jnp.asarray(np.asarray(labels, np.int8))
+    x, y = jnp.asarray(x), jnp.asarray(y)
     pred = jax.vmap(predict, in_axes=(0, None, None, None, None, None, None))(
         g, x, beta, positive_target, negative_target, v0, v1
     )

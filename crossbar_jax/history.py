@@ -34,7 +34,13 @@ from crossbar_jax.engine import _given
 from crossbar_jax.model import make_curves, make_model, make_point
 from crossbar_jax.nonideal import check_nonideal
 from crossbar_jax.runner import Source
-from crossbar_jax.validation import check_shift_params, check_train_params, resolve_dtype
+from crossbar_jax.validation import (
+    check_positive_int,
+    check_run_args,
+    check_shift_params,
+    check_train_params,
+    resolve_dtype,
+)
 from crossbar_jax.variation import REFERENCE_DISTRIBUTION
 
 __all__ = [
@@ -45,6 +51,9 @@ __all__ = [
     "record_run_history",
     "record_summary_history",
     "record_job_history",
+    "record_job_history_bounded",
+    "record_sampled_history",
+    "MAX_RECORDED_EPOCHS",
 ]
 
 MAX_HISTORY_BATCH = 64
@@ -68,17 +77,21 @@ class History(NamedTuple):
     labels: np.ndarray  # (P, M) int8, training labels (target t+ for 1, t- for 0)
     positive_target: float  # t+
     negative_target: float  # t-
+    # Sampled histories (`max_epochs`: long trainings in bounded memory) keep only some epochs:
+    epoch_numbers: np.ndarray | None = None  # (K,) int64, 1-based epoch of each record; None: 1..E
+    total_epochs: int | None = None  # E when the epoch axis is sampled
 
     @property
     def epochs(self) -> int:
-        """E, the length of the epoch axis."""
-        return int(self.error.shape[1])
+        """E, the number of epochs trained (the length of the epoch axis unless sampled)."""
+        return int(self.error.shape[1]) if self.total_epochs is None else int(self.total_epochs)
 
 
-def _record(model, curves, src, b: int, idx, prm) -> History:
+def _record(model, curves, src, b: int, idx, prm, stride: int = 1) -> History:
     """Run the runner's recorder on `b` lanes (padded to `MAX_HISTORY_BATCH`, so that any
-    batch size reuses one executable) and package the records as a `History`."""
-    rec, final = runner.record(model, curves, src, MAX_HISTORY_BATCH)
+    batch size reuses one executable) and package the records as a `History`; `stride` > 1
+    records only epochs 1, 1 + stride, ... (the others run unrecorded)."""
+    rec, final = runner.record(model, curves, src, MAX_HISTORY_BATCH, stride=stride)
     lanes_first = lambda a: np.moveaxis(a, -1, 0)[:b]  # noqa: E731  (E, ..., B) -> (b, E, ...)
     g = lanes_first(rec["g"])
     return History(
@@ -96,6 +109,8 @@ def _record(model, curves, src, b: int, idx, prm) -> History:
         labels=np.asarray(model.train_labels, np.int8),
         positive_target=prm["positive_target"],
         negative_target=prm["negative_target"],
+        epoch_numbers=None if stride == 1 else 1 + stride * np.arange(rec["error"].shape[0]),
+        total_epochs=None if stride == 1 else model.epochs,
     )
 
 
@@ -155,13 +170,17 @@ def record_history(
     return _record(model, curves, src, b, idx, check_train_params(**prm))
 
 
-def record_run_history(seed: int, crossbars, **kwargs) -> History:
+def record_run_history(seed: int, crossbars, *, max_epochs: int | None = None, **kwargs) -> History:
     """`record_history` of chosen crossbars of a `run_monte_carlo` study.
 
     Crossbar i gets the shifts, stuck devices and noise that `run_monte_carlo(seed, ...)` drew
     for it, so its history ends in the outcome the study recorded. Activations are the (noisy)
     reads the epoch trained on. Keywords are `run_monte_carlo`'s; `crossbars` lists 1 to
     `MAX_HISTORY_BATCH` indices to inspect.
+
+    `max_epochs` bounds the memory for long trainings: epochs 1, 1 + s, 1 + 2s, ... with
+    s = ceil(epochs / max_epochs) are recorded (``History.epoch_numbers``), the others run on
+    the device unrecorded, so outcomes and final states stay exact; None keeps every epoch.
     """
     from crossbar_jax.montecarlo import _check_seed, check_shift_map, keywords
 
@@ -200,7 +219,16 @@ def record_run_history(seed: int, crossbars, **kwargs) -> History:
         indices=jnp.asarray(padded, jnp.uint32),
     )
     curves = make_curves(g, dt, None if ni is None else ni.depression_curve)
-    return _record(model, curves, src, idx.size, idx, prm)
+    check_run_args(
+        seed=seed, n_crossbars=1, curve=g, dataset=dataset, beta=prm["beta"],
+        positive_target=prm["positive_target"], negative_target=prm["negative_target"],
+        k=prm["k"], epochs=prm["epochs"], v0=prm["v0"], v1=prm["v1"], low=lo, high=hi,
+        division_factor=df, dtype=dt, distribution=distribution, shift_map=smap, nonideal=ni,
+    )  # fmt: skip
+    stride = 1
+    if max_epochs is not None:
+        stride = -(-prm["epochs"] // check_positive_int(max_epochs, "max_epochs"))
+    return _record(model, curves, src, idx.size, idx, prm, stride)
 
 
 def pick_crossbars(converged, crossbar=None) -> list[int]:
@@ -225,7 +253,7 @@ def pick_crossbars(converged, crossbar=None) -> list[int]:
 
 
 def record_summary_history(
-    summary: dict, crossbars=None, *, converged=None, curve=None, shift_map=None
+    summary: dict, crossbars=None, *, converged=None, curve=None, shift_map=None, max_epochs=None
 ) -> History:
     """`record_run_history` of crossbars of a study job, from its summary.json.
 
@@ -293,8 +321,30 @@ def record_summary_history(
             nonideal=None if nonideal.is_ideal else nonideal,
             distribution=distribution,
             shift_map=shift_map,
+            max_epochs=max_epochs,
         )
 
 
 record_job_history = record_summary_history  # the name the app used for either model
+
+# Records per crossbar in the app's figures: a curve of 1000 points per panel is as much as a
+# figure shows, and 1000 records of a 10x6 crossbar take well under a megabyte.
+MAX_RECORDED_EPOCHS = 1000
+
+
+def record_job_history_bounded(
+    summary: dict, crossbars, *, curve=None, shift_map=None, max_epochs=MAX_RECORDED_EPOCHS
+) -> History:
+    """`record_summary_history` in bounded memory: every epoch up to `max_epochs` epochs,
+    every s-th beyond, so the figures of a 10^6-epoch study cost what a 1000-epoch one does."""
+    return record_summary_history(
+        summary, crossbars, curve=curve, shift_map=shift_map, max_epochs=max_epochs
+    )
+
+
+def record_sampled_history(seed: int, crossbars, *, max_epochs=MAX_RECORDED_EPOCHS, **kwargs):
+    """`record_run_history` keeping at most `max_epochs` epochs per crossbar."""
+    return record_run_history(seed, crossbars, max_epochs=max_epochs, **kwargs)
+
+
 record_nonideal_history = record_run_history  # the former name for runs with non-idealities

@@ -27,6 +27,7 @@ from crossbar_jax.nonideal import NonIdeal, check_nonideal
 from crossbar_jax.runner import Source
 from crossbar_jax.validation import (
     check_positive_int,
+    check_run_args,
     check_shift_params,
     check_train_params,
     resolve_dtype,
@@ -295,6 +296,13 @@ def keywords(kwargs: dict, name: str) -> dict:
 def _run(kw: dict):
     """Validate the points and run them: (points, outcome fields, compile s, train s)."""
     points, prm = _points({key: kw[key] for key in POINT_KEYS}, kw["epochs"], kw["v0"], kw["v1"])
+    check_run_args(
+        seed=kw["seed"], n_crossbars=kw["n_crossbars"], curve=kw["curve"], dataset=kw["dataset"],
+        epochs=prm["epochs"], dtype=kw["dtype"], **{key: points[key] for key in POINT_KEYS},
+        v0=prm["v0"], v1=prm["v1"], distribution=kw["distribution"],
+        shift_map=kw["shift_map"] if kw["distribution"] == "measured" else None,
+        nonideal=kw["nonideal"],
+    )  # fmt: skip
     return points, *_run_points(
         kw["seed"],
         kw["n_crossbars"],

@@ -180,6 +180,8 @@ def check_nonideal(nonideal: NonIdeal | None, curve_length: int, names=None) -> 
         ValueError: naming the key, the value and what is allowed.
     """
     ni = NonIdeal() if nonideal is None else nonideal
+    if not isinstance(ni, NonIdeal):
+        raise ValueError(f"nonideal={nonideal!r}: expected a crossbar_jax.NonIdeal or None")
     name = (names or {}).get
     out = {}
     for key in ("c2c_std", "read_noise"):

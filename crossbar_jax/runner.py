@@ -404,14 +404,15 @@ def run(
     return out, timer[0], time.perf_counter() - t0 - timer[0]
 
 
-def _record(src: Source, curves: Curves, *, model: Model, size: int):
-    """Every epoch of a few lanes, recorded: what `crossbar_jax.history` shows."""
-    fixed, lanes = _init(src, jnp.uint32(0), model=model, size=size)
+def _record(src: Source, curves: Curves, *, model: Model, size: int, stride: int = 1):
+    """Every `stride`-th epoch of a few lanes, recorded (the others run unrecorded): what
+    `crossbar_jax.history` shows."""
+    fixed, lanes, _ = _init(src, jnp.zeros((1,), jnp.uint32), model=model, size=size)
 
     def step(s, e):
         new, err = kernel.epoch(s, fixed, curves, model, e, with_error=True)
         xs = beta_currents(s, fixed, curves, model, model.train_bits, fixed.word,
-                                  rng.READ_STREAM, e)  # fmt: skip
+                           rng.READ_STREAM, e)  # fmt: skip
         info = dict(
             n=s.n,
             g=kernel.conductances(s, fixed, curves, model),
@@ -420,7 +421,23 @@ def _record(src: Source, curves: Curves, *, model: Model, size: int):
         )
         return new, info
 
-    last, rec = lax.scan(step, lanes, jnp.arange(model.epochs, dtype=jnp.int32))
+    def block(s, b):
+        e0 = b * stride
+        s, info = step(s, e0)
+        if stride > 1:
+            end = jnp.minimum(e0 + stride, model.epochs)
+
+            def cond(c):
+                return (c[0] < end) & ~jnp.all(c[1].done)
+
+            def body(c):
+                return c[0] + 1, kernel.epoch(c[1], fixed, curves, model, c[0], with_error=False)[0]
+
+            s = lax.while_loop(cond, body, (e0 + 1, s))[1]
+        return s, info
+
+    n_blocks = -(-model.epochs // stride)
+    last, rec = lax.scan(block, lanes, jnp.arange(n_blocks, dtype=jnp.int32))
     final = _outcome(last, fixed, curves, model=model, full=True)
     return rec, final
 
@@ -428,7 +445,7 @@ def _record(src: Source, curves: Curves, *, model: Model, size: int):
 _FUNCS["record"] = (_record, ())
 
 
-def record(model: Model, curves: Curves, src: Source, total: int):
+def record(model: Model, curves: Curves, src: Source, total: int, stride: int = 1):
     """Per-epoch records of `total` lanes (a few): (records, final outcome), NumPy arrays.
 
     records: n (E, rows, cols, B), g (E, rows, cols, B) siemens, x (E, P, M, B) = beta I of
@@ -436,6 +453,7 @@ def record(model: Model, curves: Curves, src: Source, total: int):
     """
     timer = [0.0]
     one = Mesh(np.array(jax.local_devices()[:1]), ("batch",))
-    rec, final = _call("record", timer, one, src, curves, model=model, size=total)
-    to_np = lambda t: {k: np.asarray(v) for k, v in t.items()}  # noqa: E731
-    return to_np(rec), to_np(final)
+    rec, final = _call("record", timer, one, src, curves, model=model, size=total, stride=stride)
+    return {k: np.asarray(v) for k, v in rec.items()}, {
+        k: _crossbars_first(v) for k, v in final.items()
+    }

@@ -25,6 +25,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from itertools import product
 from pathlib import Path
 
@@ -42,14 +43,30 @@ from crossbar_jax.config import (
 from crossbar_jax.outputs import (
     RESULTS,
     SUMMARY,
+    file_sha256,
+    folder_lock,
     read_json,
     remove_stale_temporaries,
     write_json,
     write_parquet,
+    writing,
 )
 from crossbar_jax.stats import summarize
 
-__all__ = ["config_hash", "flatten", "format_summary", "grid_points", "run_study"]
+__all__ = [
+    "ResultsError",
+    "check_results",
+    "config_hash",
+    "flatten",
+    "format_summary",
+    "grid_points",
+    "run_study",
+]
+
+
+class ResultsError(RuntimeError):
+    """A run whose results cannot be summarised (NaN or infinite values); nothing was written."""
+
 
 SUPERSEDED = ".superseded"  # where results of a replaced configuration are kept
 
@@ -80,12 +97,81 @@ def config_hash(params: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _complete(out_dir: Path) -> dict | None:
-    """The summary of a complete job in `out_dir`, else None."""
-    summary = read_json(out_dir / SUMMARY)
-    if summary is None or not (out_dir / RESULTS).is_file():
-        return None
-    return summary
+def _results_record(path: Path, n_rows: int) -> dict:
+    """What summary.json records of its results file, to verify it on resume."""
+    return {"file": path.name, "rows": int(n_rows), "sha256": file_sha256(path)}
+
+
+def check_results(out_dir) -> tuple[dict | None, str | None]:
+    """(summary, None) when `out_dir` holds a complete, intact job; else (None, why not).
+
+    The reason is None when the folder simply holds no job (no summary.json). A job is intact
+    when summary.json is a JSON object of this app and results.parquet has the SHA-256 and
+    row count the summary records (``results``; summaries written before it existed: a
+    readable table of ``n_crossbars`` rows).
+    """
+    out = Path(out_dir)
+    path = out / SUMMARY
+    if not path.exists():
+        return None, None
+    summary = read_json(path)
+    if summary is None:
+        return None, f"{SUMMARY} is not a readable JSON object (truncated or corrupt)"
+    if not isinstance(summary.get("params"), dict) or "config_hash" not in summary:
+        return None, f"{SUMMARY} lacks the app's params and config_hash"
+    results = out / RESULTS
+    if not results.is_file():
+        return None, f"{RESULTS} is missing"
+    record = summary.get("results")
+    expected = summary.get("n_crossbars")
+    try:
+        if isinstance(record, dict) and "sha256" in record:
+            if file_sha256(results) != record["sha256"]:
+                return None, (
+                    f"{RESULTS} is not the file {SUMMARY} recorded (SHA-256 differs: changed, "
+                    "truncated or corrupt)"
+                )
+            expected = record.get("rows", expected)
+        import pyarrow.parquet as pq
+
+        rows = pq.read_metadata(results).num_rows
+        if record is None:
+            pq.read_table(results)  # an old summary records no hash: read the whole table
+        converged = int(pq.read_table(results, columns=["converged"])["converged"].to_numpy().sum())
+    except (OSError, ValueError) as exc:
+        return None, f"{RESULTS} cannot be read ({exc})"
+    except Exception as exc:  # pyarrow's own errors on a damaged file
+        return None, f"{RESULTS} cannot be read ({type(exc).__name__}: {exc})"
+    if expected is not None and rows != expected:
+        return None, f"{RESULTS} holds {rows} rows, {SUMMARY} records {expected}"
+    if summary.get("converged") is not None and summary.get("converged") != converged:
+        return None, (
+            f"{SUMMARY} records {summary.get('converged')} converged crossbars, {RESULTS} "
+            f"holds {converged} (the summary was edited or belongs to other results)"
+        )
+    rate = summary.get("convergence_rate")
+    if rows and not (isinstance(rate, (int, float)) and abs(rate - converged / rows) <= 1e-12):
+        return None, (
+            f"{SUMMARY} records convergence_rate={rate!r}, {RESULTS} gives "
+            f"{converged}/{rows} = {converged / rows:.6g}"
+        )
+    return summary, None
+
+
+def _set_aside_broken(out: Path, why: str) -> Path:
+    """Move the files of an incomplete or corrupt job to ``out/.superseded/broken-<n>/``."""
+    base = out / SUPERSEDED / "broken"
+    dest, i = base, 1
+    while dest.exists():
+        dest, i = base.with_name(f"{base.name}-{i}"), i + 1
+    dest.mkdir(parents=True)
+    # Results first: killed in between, the summary still marks the folder, and the next run
+    # sets it aside too ("results.parquet is missing"); no file is left to be overwritten.
+    for name in (RESULTS, SUMMARY):
+        if (out / name).exists():
+            os.replace(out / name, dest / name)
+    (dest / "why.txt").write_text(why + "\n", encoding="utf-8")
+    return dest
 
 
 def _differences(old: dict, new: dict, limit: int = 5) -> str:
@@ -218,21 +304,42 @@ def run_study(
     if not isinstance(cfg, DictConfig):
         cfg = OmegaConf.structured(cfg)
     spec = validate_config(cfg)
+    _check_report(cfg, spec)
     out = Path(out_dir)
     if grid_points(cfg):
         return _run_grid_study(cfg, out, job=job, say=say)
-    digest = config_hash(spec.params)
-    previous = _resume_or_prepare(out, digest, spec, say)
-    if previous is not None:
-        return previous
-    t0 = time.perf_counter()
-    if "target_halfwidth" in spec.mc:
-        result, platform, sampling = _simulate_targeted(spec, say)
-        return _finish_job(
-            cfg, spec, out, digest, result, platform, job, say, t0, extra={"sampling": sampling}
+    with folder_lock(out):  # a second run into this folder refuses instead of interleaving
+        digest = config_hash(spec.params)
+        previous = _resume_or_prepare(out, digest, spec, say)
+        if previous is not None:
+            return previous
+        t0 = time.perf_counter()
+        if "target_halfwidth" in spec.mc:
+            result, platform, sampling = _simulate_targeted(spec, say)
+            return _finish_job(
+                cfg, spec, out, digest, result, platform, job, say, t0,
+                extra={"sampling": sampling},
+            )  # fmt: skip
+        result, platform = _simulate(spec)
+        return _finish_job(cfg, spec, out, digest, result, platform, job, say, t0)
+
+
+def _check_report(cfg, spec: StudySpec) -> None:
+    """report.crossbars, checked before anything runs (the figures come after the training)."""
+    from crossbar_jax.history import MAX_HISTORY_BATCH
+
+    crossbars = OmegaConf.select(cfg, "report.crossbars")
+    if not crossbars or not cfg.report.figures:
+        return
+    n = spec.mc["n_crossbars"]
+    ids = list(crossbars)
+    if len(ids) > MAX_HISTORY_BATCH or any(
+        isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < n for i in ids
+    ):
+        raise ConfigError(
+            f"report.crossbars={ids}: expected at most {MAX_HISTORY_BATCH} crossbar indices "
+            f"in [0, {n}) (mc.n_crossbars={n})"
         )
-    result, platform = _simulate(spec)
-    return _finish_job(cfg, spec, out, digest, result, platform, job, say, t0)
 
 
 def _simulate_targeted(spec: StudySpec, say):
@@ -260,7 +367,10 @@ def _simulate_targeted(spec: StudySpec, say):
 def _resume_or_prepare(out: Path, digest: str, spec: StudySpec, say) -> dict | None:
     """The summary of a complete job of this configuration in `out` (skip it), else None
     after making `out` ready for a new job (another configuration's results set aside)."""
-    previous = _complete(out)
+    previous, broken = check_results(out)
+    if broken is not None:
+        kept = _set_aside_broken(out, broken)
+        say(f"redoing: {out} held no intact job ({broken}); moved its files to {kept}")
     if previous is not None:
         if previous.get("config_hash") == digest:
             say(
@@ -287,6 +397,7 @@ def _finish_job(
 ) -> dict:
     """Write a job's results, figures and report, then its summary (last); return the summary."""
     frame = _results_frame(result)
+    _check_finite(frame, spec, out)
     write_parquet(out / RESULTS, frame)
 
     stats = summarize(
@@ -310,15 +421,31 @@ def _finish_job(
         },
         **(extra or {}),
         "config_hash": digest,
+        "results": _results_record(out / RESULTS, len(frame)),
         "job": job,
         "versions": _versions(platform),
     }
     if cfg.report.figures:
         # Before summary.json: a job killed while drawing is not taken as complete.
-        _figures_and_report(out, frame, summary, spec, cfg.report.crossbars)
+        with writing(out / "figures"):
+            _figures_and_report(out, frame, summary, spec, cfg.report.crossbars)
     write_json(out / SUMMARY, summary)
     say(format_summary(summary, out))
     return summary
+
+
+def _check_finite(frame: pd.DataFrame, spec: StudySpec, out: Path) -> None:
+    """Refuse results holding NaN or infinity: they would be summarised as a meaningless rate."""
+    cols = ["final_error"] + (["test_accuracy"] if len(spec.dataset.test_patterns) else [])
+    bad = ~np.isfinite(frame[cols].to_numpy(np.float64)).all(axis=1)
+    if bad.any():
+        first = int(frame["crossbar"].to_numpy()[np.flatnonzero(bad)[0]])
+        raise ResultsError(
+            f"{out}: {int(bad.sum())} of {len(frame)} crossbars ended with NaN or infinite "
+            f"values (first: crossbar {first}) in precision {spec.mc['precision']}; no results "
+            "or rate written. The parameters overflow the arithmetic: use mc.precision=float64 "
+            "or smaller device.k, training.beta, device.c2c_std or shift range"
+        )
 
 
 def grid_points(cfg) -> list[dict]:
@@ -334,9 +461,32 @@ def grid_points(cfg) -> list[dict]:
     return [dict(zip(keys, values, strict=True)) for values in product(*(v for _, v in axes))]
 
 
+def _exact(value) -> str:
+    """Short float text that reads back as exactly `value` (``%g`` where that is exact)."""
+    text = f"{float(value):g}"
+    return text if float(text) == float(value) else repr(float(value))
+
+
 def _point_name(point: dict) -> str:
-    """A point's override string and folder name, as a multirun job's (keys sorted)."""
-    return ",".join(f"{key}={point[key]:g}" for key in sorted(point))
+    """A point's override string and folder name, as a multirun job's (keys sorted).
+
+    Values print with ``%g`` like a multirun's folders where that is exact, and in full
+    otherwise, so two grid values never share a folder because they print alike.
+    """
+    return ",".join(f"{key}={_exact(point[key])}" for key in sorted(point))
+
+
+def _check_unique_folders(names: list[str]) -> None:
+    """Refuse a grid two of whose points would write into one folder (a value listed twice)."""
+    seen: dict[str, int] = {}
+    for num, name in enumerate(names):
+        folder = job_dirname(name)
+        if folder in seen:
+            raise ConfigError(
+                f"grid: points {seen[folder]} and {num} ({name}) would share the folder "
+                f"{folder!r}; every grid.* list must hold distinct values"
+            )
+        seen[folder] = num
 
 
 def _point_config(cfg: DictConfig, point: dict) -> DictConfig:
@@ -359,11 +509,10 @@ def _run_grid_study(cfg: DictConfig, out: Path, *, job, say) -> dict:
     share of that call. Then ``out/sweep.parquet`` and ``sweep.csv`` (and the sweep's figures
     and report) collect the points, as ``experiments/aggregate.py`` does for a multirun.
     """
-    from crossbar_jax.report import make_sweep_outputs
-    from crossbar_jax.sweep import aggregate, write_sweep
-
+    points = grid_points(cfg)
+    _check_unique_folders([_point_name(point) for point in points])
     jobs = []
-    for num, point in enumerate(grid_points(cfg)):  # validate every point before any work
+    for num, point in enumerate(points):  # validate every point before any work
         name = _point_name(point)
         point_cfg = _point_config(cfg, point)
         try:
@@ -371,6 +520,17 @@ def _run_grid_study(cfg: DictConfig, out: Path, *, job, say) -> dict:
         except ConfigError as exc:
             raise ConfigError(f"grid point {num} ({name}): {exc}") from None
         jobs.append((num, name, point_cfg, spec, config_hash(spec.params)))
+    with ExitStack() as locks:  # the grid's folder and every point's stay locked until done
+        for folder in [out] + [out / job_dirname(name) for _, name, _, _, _ in jobs]:
+            locks.enter_context(folder_lock(folder))
+        return _run_grid_jobs(cfg, out, jobs, job=job, say=say)
+
+
+def _run_grid_jobs(cfg: DictConfig, out: Path, jobs: list, *, job, say) -> dict:
+    """The validated points of a grid (`_run_grid_study`): resume, train, write, aggregate."""
+    from crossbar_jax.report import make_sweep_outputs
+    from crossbar_jax.sweep import aggregate, write_sweep
+
     summaries, todo = {}, []
     for num, name, point_cfg, spec, digest in jobs:
         folder = out / job_dirname(name)
@@ -387,6 +547,8 @@ def _run_grid_study(cfg: DictConfig, out: Path, *, job, say) -> dict:
             "grid_compile_s": float(grid.compile_s),
             "grid_train_s": float(grid.train_s),
         }
+        for i, (_, _, _, spec, _, folder) in enumerate(todo):  # all, before writing any
+            _check_finite(_results_frame(grid.at(i)), spec, folder)
         for i, (num, name, point_cfg, spec, digest, folder) in enumerate(todo):
             result = grid.at(i)._replace(
                 compile_s=grid.compile_s / len(todo), train_s=grid.train_s / len(todo)
@@ -403,7 +565,8 @@ def _run_grid_study(cfg: DictConfig, out: Path, *, job, say) -> dict:
     df = aggregate(out)
     write_sweep(df, out)
     if cfg.report.figures:
-        make_sweep_outputs(out, df, df.attrs["swept"])
+        with writing(out / "figures"):
+            make_sweep_outputs(out, df, df.attrs["swept"])
     say(
         f"grid: {len(jobs)} points ({len(todo)} computed in one batch, "
         f"{len(jobs) - len(todo)} already complete); sweep table {out / 'sweep.csv'}"
@@ -470,7 +633,7 @@ def _figures_and_report(
     out: Path, frame: pd.DataFrame, summary: dict, spec: StudySpec, crossbars
 ) -> None:
     """figures/ and report.md, with the trajectories of a few crossbars replayed from their keys."""
-    from crossbar_jax.history import pick_crossbars, record_job_history
+    from crossbar_jax.history import pick_crossbars, record_job_history_bounded
     from crossbar_jax.report import make_run_outputs
 
     n = len(frame)
@@ -482,7 +645,8 @@ def _figures_and_report(
     else:
         ids = pick_crossbars(frame["converged"].to_numpy(), frame["crossbar"].to_numpy())
     history = (
-        record_job_history(summary, ids, curve=spec.curve, shift_map=spec.shift_map)
+        # Bounded memory for any number of epochs: long trainings keep every s-th epoch.
+        record_job_history_bounded(summary, ids, curve=spec.curve, shift_map=spec.shift_map)
         if len(ids)
         else None
     )

@@ -13,10 +13,22 @@ from pathlib import Path
 
 import pandas as pd
 
-from crossbar_jax.outputs import SUMMARY, read_json, write_csv, write_parquet
-from crossbar_jax.study import flatten
+from crossbar_jax.outputs import RESULTS, SUMMARY, write_csv, write_parquet
+from crossbar_jax.study import check_results, flatten
 
-__all__ = ["STAT_COLUMNS", "aggregate", "summary_row", "write_sweep"]
+__all__ = [
+    "STAT_COLUMNS",
+    "BadJobsError",
+    "aggregate",
+    "find_bad_jobs",
+    "summary_row",
+    "write_sweep",
+]
+
+
+class BadJobsError(RuntimeError):
+    """A sweep with job folders that are incomplete or corrupt; the message names each one."""
+
 
 SWEEP = "sweep"  # sweep.parquet and sweep.csv
 
@@ -74,27 +86,85 @@ def _job_num(summary: dict) -> float:
     return float(num) if isinstance(num, int) else float("inf")
 
 
-def aggregate(multirun_dir) -> pd.DataFrame:
+def _hidden(rel: Path) -> bool:
+    return any(part.startswith(".") for part in rel.parts)
+
+
+def find_bad_jobs(multirun_dir) -> list[tuple[str, str]]:
+    """Job folders below `multirun_dir` that hold no intact job: ``[(folder, why)]``.
+
+    A job folder is one holding a summary.json, a results.parquet or Hydra's ``.hydra/``
+    record. It is bad when its summary is unreadable, not an object of this app, or does not
+    match its results file (`crossbar_jax.study.check_results`), or when it has no summary
+    at all (the job failed, was stopped or is still running). Hidden folders (``.superseded/``,
+    ``.submitit/``) are not jobs; a folder whose jobs lie below it (an in-process grid's
+    folder) is not one either.
+    """
+    root = Path(multirun_dir)
+    folders = set()
+    for marker in (SUMMARY, RESULTS, ".hydra"):
+        for path in root.rglob(marker):
+            if not _hidden(path.parent.relative_to(root)):
+                folders.add(path.parent)
+    bad = []
+    for folder in sorted(folders):
+        summary, why = check_results(folder)
+        if summary is not None:
+            try:
+                summary_row(summary)
+            except (AttributeError, KeyError, TypeError, ValueError) as exc:
+                why = f"{SUMMARY} has unexpected content ({type(exc).__name__}: {exc})"
+            else:
+                continue
+        if why is None:
+            inner = [
+                p for p in folder.rglob(SUMMARY)
+                if p.parent != folder and not _hidden(p.parent.relative_to(folder))
+            ]  # fmt: skip
+            if inner or (folder / f"{SWEEP}.parquet").exists():
+                continue  # a grid's folder: its points are the jobs
+            why = f"no {SUMMARY} (the job failed, was stopped, or is still running)"
+        rel = folder.relative_to(root).as_posix() if folder != root else "."
+        bad.append((rel, why))
+    return bad
+
+
+def aggregate(multirun_dir, *, skip_bad: bool = False) -> pd.DataFrame:
     """One row per complete job found (recursively) under `multirun_dir`.
 
     Columns: ``job`` (the job's folder relative to `multirun_dir`), the swept parameters, the
     statistics (`STAT_COLUMNS`), ``config_hash``, then the parameters every job shares. Rows
     follow Hydra's job numbers (folder names for jobs without one).
 
+    Job folders that are incomplete or corrupt (`find_bad_jobs`) make it fail, naming each,
+    unless `skip_bad`; then they are left out and listed in ``df.attrs["bad_jobs"]``.
+
     Raises:
         FileNotFoundError: `multirun_dir` is not a folder or holds no complete job.
+        BadJobsError: a job folder is incomplete or corrupt (and not `skip_bad`).
     """
     root = Path(multirun_dir)
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: not a folder")
+    bad = find_bad_jobs(root)
+    if bad and not skip_bad:
+        listed = "; ".join(f"{rel}: {why}" for rel, why in bad)
+        raise BadJobsError(
+            f"{root}: {len(bad)} job folder(s) incomplete or corrupt: {listed}. Rerun the "
+            "sweep's command to redo them (complete jobs are skipped), or aggregate the "
+            "complete jobs only with --skip-bad"
+        )
+    skipped = {rel for rel, _ in bad}
     found = []
     for path in sorted(root.rglob(SUMMARY)):
-        if any(part.startswith(".") for part in path.relative_to(root).parts):
+        if _hidden(path.relative_to(root)):
             continue  # .superseded/, .submitit/, .hydra/: not jobs of this sweep
-        summary = read_json(path)
-        if summary is None or "params" not in summary:
-            continue  # not one of the app's summaries
         rel = path.parent.relative_to(root).as_posix()
+        if rel in skipped or (path.parent == root and "." in skipped):
+            continue
+        summary, _ = check_results(path.parent)
+        if summary is None:
+            continue
         found.append((_job_num(summary), rel, summary_row(summary)))
     if not found:
         raise FileNotFoundError(f"{root}: no {SUMMARY} of a complete job found below it")
@@ -108,6 +178,7 @@ def aggregate(multirun_dir) -> pd.DataFrame:
     for c in _INTEGER_STATS:
         df[c] = df[c].astype("Int64")  # nullable: None where no crossbar converged
     df.attrs["swept"] = swept
+    df.attrs["bad_jobs"] = [f"{rel}: {why}" for rel, why in bad]
     return df
 
 

@@ -112,6 +112,12 @@ def sample_shifts(
 
     Exactly the shifts `run_monte_carlo` (and `run_grid`) draw for these crossbars.
     """
+    from crossbar_jax.validation import check_sample_args
+
+    low, high, division_factor = check_sample_args(
+        seed, n_crossbars, shape, low=low, high=high, division_factor=division_factor,
+        start=start, dtype=dtype,
+    )  # fmt: skip
     return _sample(
         jnp.uint32(seed),
         jnp.uint32(start),

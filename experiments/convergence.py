@@ -17,24 +17,26 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from crossbar_jax.config import ConfigError
+from crossbar_jax.errors import exit_on_error
 from crossbar_jax.study import run_study
 
 CONF = str(Path(__file__).resolve().parents[1] / "conf")
 
 
 def run(cfg: DictConfig) -> dict:
-    """Run one job of the app in Hydra's output folder; a bad input exits with its message."""
+    """Run one job of the app in Hydra's output folder.
+
+    A bad input or an I/O error (unreadable curve, read-only folder, full disk, a folder
+    locked by another run, results that are not finite) exits with status 1 and one line on
+    stderr (`crossbar_jax.errors.exit_on_error`); ``HYDRA_FULL_ERROR=1`` shows the traceback.
+    """
     hc = HydraConfig.get()
     job = {
         "num": OmegaConf.select(hc, "job.num", default=None),
         "override_dirname": hc.job.override_dirname,
         "overrides": list(hc.overrides.task),
     }
-    try:
-        return run_study(cfg, hc.runtime.output_dir, job=job)
-    except ConfigError as exc:
-        raise SystemExit(f"error: {exc}") from None
+    return exit_on_error(run_study, cfg, hc.runtime.output_dir, job=job)
 
 
 def objective(summary: dict) -> float | None:

@@ -15,7 +15,7 @@ import pytest
 import crossbar_jax.outputs as outputs
 from crossbar_jax.outputs import RESULTS, SUMMARY, atomic_write
 from crossbar_jax.study import run_study
-from crossbar_jax.sweep import aggregate, write_sweep
+from crossbar_jax.sweep import BadJobsError, aggregate, write_sweep
 
 N = 256  # one chunk shape for every small run here, so the executable compiles once
 SMALL = ("mc.n_crossbars=256", "mc.progress=false", "training.beta=2e7")
@@ -177,7 +177,10 @@ def test_the_curve_is_hashed_by_content_not_by_path(compose_cfg, tmp_path, capsy
         == (first["config_hash"])
     )
     assert "skipping" in capsys.readouterr().out
-    copy.write_text(copy.read_text().replace("e-07", "e-06", 1))  # another curve, same path
+    # another curve, same path (its last point raised: a lowered first point would make the
+    # model's conductances negative, which validation refuses)
+    head, _, tail = copy.read_text().rpartition("e-07")
+    copy.write_text(head + "e-06" + tail)
     changed = run_study(compose_cfg(*SMALL, f"device.curve={copy}"), out, echo=None)
     assert changed["config_hash"] != first["config_hash"]
 
@@ -235,8 +238,10 @@ def test_aggregate_a_2x2_sweep(compose_cfg, tmp_path):
             job = root / f"device.k={k},training.beta={beta}"
             run_study(compose_cfg(*SMALL, f"training.beta={beta}", f"device.k={k}"), job, echo=None)
     (root / "not_a_job").mkdir()
-    (root / "not_a_job" / SUMMARY).write_text("{}")  # ignored: not one of the app's summaries
-    df = aggregate(root)
+    (root / "not_a_job" / SUMMARY).write_text("{}")  # not one of the app's summaries
+    with pytest.raises(BadJobsError, match=r"not_a_job: summary.json lacks the app's params"):
+        aggregate(root)  # named, not silently left out (issue 12)
+    df = aggregate(root, skip_bad=True)
     assert len(df) == 4
     assert df.attrs["swept"] == ["device.k", "training.beta"]
     assert list(df.columns[:3]) == ["job", "device.k", "training.beta"]

@@ -46,7 +46,8 @@ def _column_name(c: int) -> str:
 def _span(h: History, b: int) -> tuple[np.ndarray, str]:
     """Epochs 1..last that were evaluated, and a phrase for the outcome."""
     last = int(h.epoch[b]) if h.converged[b] else h.epochs
-    epochs = np.arange(1, last + 1)
+    numbers = getattr(h, "epoch_numbers", None)  # a sampled history keeps only some epochs
+    epochs = np.arange(1, last + 1) if numbers is None else numbers[numbers <= last]
     if h.converged[b]:
         return epochs, f"converged at epoch {last}"
     return epochs, f"not converged in {h.epochs} epochs"
