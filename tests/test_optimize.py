@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -62,6 +63,7 @@ def _fake_search(root: Path, rates: list[float], nums: list[int]) -> pd.DataFram
         n, k = 1000, round(rate * 1000)
         summary = {
             "params": {"training": {"beta": (i + 1) * 1e7}},
+            "config_hash": f"fake{i}",
             "n_crossbars": n,
             "converged": k,
             "convergence_rate": k / n,
@@ -69,6 +71,11 @@ def _fake_search(root: Path, rates: list[float], nums: list[int]) -> pd.DataFram
             "job": {"num": num},
         }
         (job / "summary.json").write_text(json.dumps(summary))
+        conv = np.arange(n) < k  # a results table the summary agrees with (resume checks it)
+        pd.DataFrame(
+            {"crossbar": np.arange(n), "converged": conv, "epoch": np.where(conv, 2, 50),
+             "final_error": np.zeros(n), "test_accuracy": np.ones(n, np.float32)}
+        ).to_parquet(job / "results.parquet")  # fmt: skip
         (job / ".hydra").mkdir()
         sweeper = "hydra_plugins.hydra_optuna_sweeper.optuna_sweeper.OptunaSweeper"
         (job / ".hydra" / "hydra.yaml").write_text(f"hydra:\n  sweeper:\n    _target_: {sweeper}\n")

@@ -203,20 +203,10 @@ def _run_with_devices(n_devices: int, curve_path) -> dict:
 
 def test_two_devices_give_the_results_of_one(model_curve):
     """The batch is sharded over all local devices; each crossbar's floats do not change."""
-    two = _run_with_devices(2, REPO / "data" / "lsmo_gaq3_model.csv")
-    assert two.pop("devices") == 2
-    # The same computation in this (one-device) process.
-    assert jax.local_device_count() == 1
-    ns: dict = {}
-    exec_script = _DEVICE_SCRIPT.replace("print(json.dumps(out))", "")
-    sys_argv = sys.argv
-    try:
-        sys.argv = ["-c", str(REPO / "data" / "lsmo_gaq3_model.csv")]
-        exec(exec_script, ns)  # noqa: S102 - the test's own script, run in-process
-    finally:
-        sys.argv = sys_argv
-    one = ns["out"]
-    assert one.pop("devices") == 1
+    path = REPO / "data" / "lsmo_gaq3_model.csv"
+    two = _run_with_devices(2, path)
+    one = _run_with_devices(1, path)
+    assert two.pop("devices") == 2 and one.pop("devices") == 1
     assert one == two
 
 
