@@ -19,7 +19,7 @@ from jax.sharding import PartitionSpec as P
 
 from crossbar_jax.validation import check_positive_int
 
-__all__ = ["batch_mesh", "use_cpu_cores", "shard_batch", "chunk_layout", "pipeline"]
+__all__ = ["batch_mesh", "use_cpu_cores", "shard_batch", "chunk_layout", "pipeline", "training_bar"]
 
 
 @cache
@@ -82,23 +82,39 @@ def chunk_layout(n: int, chunk_size: int, n_devices: int) -> tuple[int, int]:
     return -(-size // quantum) * quantum, n_chunks
 
 
-def pipeline(chunks, progress: bool, launch, depth: int = 2):
+def training_bar(progress: bool, total: int):
+    """A progress bar over `total` crossbars (rate and ETA), or None when `progress` is off."""
+    if not progress:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc="training", unit="crossbar", unit_scale=True, leave=False)
+
+
+def pipeline(chunks, progress: bool, launch, depth: int = 2, *, crossbars=None):
     """Yield (chunk index, NumPy outputs) in order, keeping `depth` chunks in flight.
 
     JAX dispatches asynchronously: while the host copies one chunk's results, the devices
-    already run the next, and at most `depth` chunks' buffers are alive at once.
+    already run the next, and at most `depth` chunks' buffers are alive at once. With
+    `progress`, a bar counts finished crossbars (`crossbars[i]` in chunk i; default one per
+    chunk), advancing when a chunk's results have arrived, not when it was launched.
     """
     chunks = list(chunks)
-    it = chunks
-    if progress and len(chunks) > 1:
-        from tqdm.auto import tqdm
-
-        it = tqdm(chunks, desc="chunks", unit="chunk")
+    sizes = list(crossbars) if crossbars is not None else [1] * len(chunks)
+    bar = training_bar(progress, sum(sizes))
     pending = []
-    for c in it:
-        pending.append((c, launch(c)))
+
+    def done(i, c0, res):
+        out = [np.asarray(r) for r in res]  # waits for the chunk to finish
+        if bar is not None:
+            bar.update(sizes[i])
+        return c0, out
+
+    for i, c in enumerate(chunks):
+        pending.append((i, c, launch(c)))
         if len(pending) > depth:
-            c0, res = pending.pop(0)
-            yield c0, [np.asarray(r) for r in res]
-    for c0, res in pending:
-        yield c0, [np.asarray(r) for r in res]
+            yield done(*pending.pop(0))
+    for item in pending:
+        yield done(*item)
+    if bar is not None:
+        bar.close()

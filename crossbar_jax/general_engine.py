@@ -19,6 +19,7 @@ crossbar that never converges reports epoch E after E updates.
 
 from __future__ import annotations
 
+import logging
 import time
 from functools import partial
 from typing import NamedTuple
@@ -27,6 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from crossbar_jax.batching import training_bar
 from crossbar_jax.curve import validate_curve
 from crossbar_jax.datasets import FOUR_BIT, Dataset, validate_dataset
 from crossbar_jax.device import curve_offsets
@@ -63,6 +65,8 @@ from crossbar_jax.variation import (
     sample_shift,
     shift_lanes,
 )
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "Context",
@@ -401,18 +405,25 @@ def run_monte_carlo_nonideal(
         args, size=size, epochs=prm["epochs"], sw=ni.switches(), distribution=distribution
     )
     out = (np.empty(n, bool), np.empty(n, np.int32), np.empty(n, dt), np.empty(n, np.float32))
-    chunks = range(n_chunks)
-    if progress and n_chunks > 1:
-        from tqdm.auto import tqdm
-
-        chunks = tqdm(chunks, desc="chunks", unit="chunk")
+    log.info(
+        "compiled in %.2f s; training %d crossbars in %d call(s) of %d",
+        compile_s,
+        n,
+        n_chunks,
+        size,
+    )
+    bar = training_bar(progress, n)  # counts finished crossbars, with rate and ETA
     t0 = time.perf_counter()
-    for c in chunks:
+    for c in range(n_chunks):
         args[1] = jnp.uint32(c * size)
         res = fn(*args)
         for field, value in zip(out, res, strict=True):
             part = np.asarray(value)[: n - c * size]
             field[c * size : c * size + len(part)] = part
+        if bar is not None:
+            bar.update(min(size, n - c * size))
+    if bar is not None:
+        bar.close()
     return MonteCarloResult(
         np.arange(n, dtype=np.int64), *out, compile_s=compile_s, train_s=time.perf_counter() - t0
     )

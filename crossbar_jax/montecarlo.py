@@ -13,6 +13,7 @@ at point j with the same seed.
 
 from __future__ import annotations
 
+import logging
 import time
 from functools import partial
 from typing import NamedTuple
@@ -36,6 +37,8 @@ from crossbar_jax.validation import (
     resolve_dtype,
 )
 from crossbar_jax.variation import shift_lanes
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "ShiftParams",
@@ -300,8 +303,16 @@ def _run_points(
         args[1] = jnp.uint32(c * size)
         return fn(*args)
 
+    log.info(
+        "compiled in %.2f s; training %d crossbars in %d call(s) of %d",
+        compile_s,
+        total,
+        n_chunks,
+        size,
+    )
     t0 = time.perf_counter()
-    for c, res in pipeline(range(n_chunks), progress, launch):
+    counts = [min(size, total - c * size) for c in range(n_chunks)]
+    for c, res in pipeline(range(n_chunks), progress, launch, crossbars=counts):
         for field, value in zip(out, res, strict=True):
             part = value[: total - c * size]
             field[c * size : c * size + len(part)] = part

@@ -2,47 +2,15 @@
 
     python experiments/aggregate.py multirun/beta_k_grid
 
-One row per complete job (a job folder with a summary.json): the swept parameters, the
-statistics and the shared parameters. See `crossbar_jax.sweep.aggregate`.
+The same as the installed command ``crossbar-jax-aggregate`` (`crossbar_jax.cli`): one row
+per complete job, the swept parameters first; see `crossbar_jax.sweep.aggregate`.
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 
-import pandas as pd
-
-from crossbar_jax.report import make_sweep_outputs
-from crossbar_jax.sweep import aggregate, write_sweep
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("multirun_dir", help="the sweep's folder (hydra.sweep.dir)")
-    args = parser.parse_args(argv)
-    try:
-        df = aggregate(args.multirun_dir)
-    except FileNotFoundError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    parquet, csv = write_sweep(df, args.multirun_dir)
-    swept = df.attrs["swept"]
-    outputs = make_sweep_outputs(args.multirun_dir, df, swept)
-    shown = [
-        *swept,
-        "convergence_rate",
-        "ci_low",
-        "ci_high",
-        "km_median_epoch",
-        "mean_test_accuracy",
-    ]
-    with pd.option_context("display.width", 200, "display.max_columns", 20):
-        print(df[shown].to_string(index=False, float_format=lambda x: f"{x:.4g}"))
-    print(f"{len(df)} jobs; swept: {', '.join(swept) or 'nothing'}")
-    print(f"wrote {parquet}, {csv} and {outputs['report']} (figures in figures/)")
-    return 0
-
+from crossbar_jax.cli import aggregate_main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(aggregate_main())

@@ -5,42 +5,13 @@
     python experiments/convergence.py -m training.beta=6e6,2e7 device.k=10,30   # a sweep
     python experiments/convergence.py -m experiment=beta_k_grid         # a named study
 
-Configuration: conf/ (documented in docs/app.md). The work is done by
-`crossbar_jax.study.run_study`; this file only connects it to Hydra.
+The same as the installed command ``crossbar-jax`` (`crossbar_jax.cli.app`). Configuration:
+conf/ (documented in docs/app.md); ``--help`` lists the main keys.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import hydra
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, OmegaConf
-
-from crossbar_jax.config import ConfigError
-from crossbar_jax.study import run_study
-
-CONF = str(Path(__file__).resolve().parents[1] / "conf")
-
-
-def run(cfg: DictConfig) -> dict:
-    """Run one job of the app in Hydra's output folder; a bad input exits with its message."""
-    hc = HydraConfig.get()
-    job = {
-        "num": OmegaConf.select(hc, "job.num", default=None),
-        "override_dirname": hc.job.override_dirname,
-        "overrides": list(hc.overrides.task),
-    }
-    try:
-        return run_study(cfg, hc.runtime.output_dir, job=job)
-    except ConfigError as exc:
-        raise SystemExit(f"error: {exc}") from None
-
-
-@hydra.main(version_base="1.3", config_path=CONF, config_name="config")
-def main(cfg: DictConfig) -> None:
-    run(cfg)
-
+from crossbar_jax.cli import app
 
 if __name__ == "__main__":
-    main()
+    app()

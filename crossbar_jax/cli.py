@@ -1,0 +1,146 @@
+"""The installed commands ``crossbar-jax`` (the study app) and ``crossbar-jax-aggregate``.
+
+``crossbar-jax`` is ``experiments/convergence.py``: the same Hydra overrides, ``-m`` for a
+sweep, outputs under the current folder. A bad input exits with one line naming the key, and
+the job folder Hydra made for it is removed again when it holds nothing but Hydra's own files.
+``crossbar-jax-fit`` is in `crossbar_jax.fit_app`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+import sys
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from crossbar_jax.config import ConfigError
+from crossbar_jax.resources import ResourceError, conf_dir
+
+__all__ = ["aggregate_main", "app", "task"]
+
+log = logging.getLogger("crossbar_jax.app")
+
+# What Hydra writes into a job folder before the job starts; a folder holding only these
+# (and the sweep file in a sweep folder) holds no result.
+_HYDRA_FILES = {".hydra", "multirun.yaml"}
+
+
+def _hydra_only(folder: Path) -> bool:
+    return folder.is_dir() and all(
+        p.name in _HYDRA_FILES or (p.is_file() and p.suffix == ".log") for p in folder.iterdir()
+    )
+
+
+def discard_unused_job_dir(out_dir) -> list[Path]:
+    """Remove a job folder that holds only Hydra's files, and its sweep folder if that holds
+    nothing else then either; folders with any other file are kept. Returns what was removed."""
+    removed = []
+    folder = Path(out_dir)
+    if _hydra_only(folder):
+        shutil.rmtree(folder)
+        removed.append(folder)
+        parent = folder.parent
+        if (parent / "multirun.yaml").is_file() and _hydra_only(parent):
+            shutil.rmtree(parent)
+            removed.append(parent)
+    return removed
+
+
+def _close_log_files(folder) -> None:
+    root = logging.getLogger()
+    inside = Path(folder).resolve()
+    for handler in list(root.handlers):
+        name = getattr(handler, "baseFilename", None)
+        if name and inside in Path(name).resolve().parents:
+            root.removeHandler(handler)
+            handler.close()
+
+
+def task(cfg: DictConfig) -> dict:
+    """One job of the app in Hydra's output folder; a bad input exits with its message."""
+    from hydra.core.hydra_config import HydraConfig
+
+    from crossbar_jax.study import run_study
+
+    hc = HydraConfig.get()
+    job = {
+        "num": OmegaConf.select(hc, "job.num", default=None),
+        "override_dirname": hc.job.override_dirname,
+        "overrides": list(hc.overrides.task),
+    }
+    out = hc.runtime.output_dir
+    try:
+        return run_study(cfg, out, job=job, echo=log.info)
+    except ConfigError as exc:
+        _close_log_files(out)  # the job's log file, before its folder goes
+        discard_unused_job_dir(out)
+        raise SystemExit(f"error: {exc}") from None
+
+
+def app(argv: list[str] | None = None) -> None:
+    """``crossbar-jax [OVERRIDES...]``: run the study (``-m`` for a sweep, ``--help``)."""
+    import hydra
+
+    try:
+        path = conf_dir()
+    except ResourceError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    if argv is not None:
+        sys.argv = [sys.argv[0], *argv]
+    hydra.main(version_base="1.3", config_path=str(path), config_name="config")(task)()
+
+
+def aggregate_main(argv=None) -> int:
+    """``crossbar-jax-aggregate SWEEP_DIR``: the sweep table, report and figures of a sweep."""
+    import pandas as pd
+
+    from crossbar_jax.report import make_sweep_outputs
+    from crossbar_jax.sweep import MixedSweepError, aggregate, write_sweep
+
+    parser = argparse.ArgumentParser(
+        prog="crossbar-jax-aggregate",
+        description="Collect every complete job of a sweep (multirun folder) into "
+        "SWEEP_DIR/sweep.parquet and sweep.csv, with report.md and figures/.",
+        epilog="Example: crossbar-jax -m training.beta=6e6,2e7 device.k=10,30, then "
+        "crossbar-jax-aggregate with the sweep folder it names. Jobs whose fixed settings "
+        "differ (mc.n_crossbars, the curve, the dataset, mc.precision, ...) are refused.",
+    )
+    parser.add_argument("multirun_dir", metavar="SWEEP_DIR", help="the sweep's folder")
+    parser.add_argument(
+        "--no-figures", action="store_true", help="write the table and report.md only"
+    )
+    args = parser.parse_args(argv)
+    try:
+        df = aggregate(args.multirun_dir)
+    except (FileNotFoundError, MixedSweepError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    parquet, csv = write_sweep(df, args.multirun_dir)
+    swept = df.attrs["swept"]
+    outputs = {}
+    if not args.no_figures:
+        outputs = make_sweep_outputs(args.multirun_dir, df, swept)
+    shown = [
+        *swept,
+        "convergence_rate",
+        "ci_low",
+        "ci_high",
+        "km_median_epoch",
+        "mean_test_accuracy",
+    ]
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(df[shown].to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+    print(f"{len(df)} jobs; swept: {', '.join(swept) or 'nothing'}")
+    if outputs:
+        print(f"wrote {parquet}, {csv} and {outputs['report']} (figures in figures/)")
+    else:
+        print(f"wrote {parquet} and {csv}")
+    return 0
+
+
+def aggregate_app() -> None:
+    """Console entry point of ``crossbar-jax-aggregate``."""
+    sys.exit(aggregate_main())
