@@ -34,18 +34,29 @@ def _hydra_only(folder: Path) -> bool:
     )
 
 
-def discard_unused_job_dir(out_dir) -> list[Path]:
+def discard_unused_job_dir(out_dir, top=None) -> list[Path]:
     """Remove a job folder that holds only Hydra's files, and its sweep folder if that holds
-    nothing else then either; folders with any other file are kept. Returns what was removed."""
+    nothing else then either, then the folders above that are left empty, up to `top` (the
+    current folder by default, never removed); a folder with any other file is kept.
+
+    Returns the folders removed, the job's first.
+    """
     removed = []
-    folder = Path(out_dir)
-    if _hydra_only(folder):
-        shutil.rmtree(folder)
-        removed.append(folder)
-        parent = folder.parent
-        if (parent / "multirun.yaml").is_file() and _hydra_only(parent):
-            shutil.rmtree(parent)
-            removed.append(parent)
+    folder = Path(out_dir).resolve()
+    if not _hydra_only(folder):
+        return removed
+    shutil.rmtree(folder)
+    removed.append(folder)
+    parent = folder.parent
+    if (parent / "multirun.yaml").is_file() and _hydra_only(parent):
+        shutil.rmtree(parent)
+        removed.append(parent)
+        parent = parent.parent
+    top = Path(top or Path.cwd()).resolve()
+    while parent != top and top in parent.parents and not any(parent.iterdir()):
+        parent.rmdir()  # outputs/default/ that Hydra made for this job alone
+        removed.append(parent)
+        parent = parent.parent
     return removed
 
 

@@ -244,9 +244,11 @@ def _plausible(values: np.ndarray | None) -> bool:
 
 def _columns(rows: list[list[str]]) -> list[np.ndarray | None]:
     """Each column's values below an optional header line (None: not all numbers)."""
-    width = len(rows[0])
-    body = rows[1:] if _numbers(rows[0]) is None else rows
-    if not body or any(len(r) != width for r in body):
+    body = rows[1:] if _numbers(rows[0]) is None else rows  # below a header line, if any
+    if not body:
+        return []
+    width = len(body[0])
+    if any(len(r) != width for r in body):
         return []
     return [_numbers([r[j] for r in body]) for j in range(width)]
 
@@ -304,8 +306,12 @@ def unit_warning(g, source: str, *, hint: str = "") -> str | None:
         f"{source}: conductances from {g_min:.4g} to {g_max:.4g} are implausible in siemens "
         f"(expected between {lo:g} S and {hi:g} S)"
     )
-    for unit, factor in (("nS", 1e-9), ("uS", 1e-6), ("mS", 1e-3)):
-        if lo <= g_min * factor and g_max * factor <= hi and g_max * factor >= 1e-10:
-            text += f"; if the file is in {unit}, multiply it by {factor:g}"
-            break
+    steps = np.diff(g)
+    if g.size > 2 and np.all(g == np.round(g)) and np.all(steps == 1):
+        text += "; they count up 1, 2, 3, ... like pulse numbers, not conductances"
+    else:
+        for unit, factor in (("nS", 1e-9), ("uS", 1e-6), ("mS", 1e-3)):
+            if lo <= g_min * factor and g_max * factor <= hi and g_max * factor >= 1e-10:
+                text += f"; if the file is in {unit}, multiply it by {factor:g}"
+                break
     return f"{text}; {hint}" if hint else text
