@@ -120,13 +120,15 @@ def _check_not_mixed(root: Path, found: list) -> None:
         for value, idx in frame.groupby(values, sort=True).groups.items():
             jobs = [found[i][1] for i in idx]
             groups.append(f"{value} in {len(jobs)} job(s), e.g. {jobs[0]}")
-        problems.append(f"{column} differs ({'; '.join(groups)})")
+        problems.append(
+            f"{column} differs ({'; '.join(groups)}) but {len(unexplained)} job(s) do not set "
+            f"it in their overrides (e.g. {unexplained[0]})"
+        )
     if problems:
         raise MixedSweepError(
-            f"{root}: these jobs do not form one sweep: {' and '.join(problems[:3])}"
+            f"{root}: these jobs are not one sweep: {'; and '.join(problems[:3])}"
             + (f" (and {len(problems) - 3} more)" if len(problems) > 3 else "")
-            + ", which no job's overrides change; aggregate each sweep's own folder, or move "
-            "the jobs of the other sweep out"
+            + ". Aggregate each sweep's own folder, or move one sweep's jobs out"
         )
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-REFERENCE = Path(os.environ.get("CROSSBAR_JAX_REFERENCE", REPO.parent / "shared" / "reference"))
+REFERENCE = Path(os.environ.get("CROSSBAR_JAX_REFERENCE") or REPO.parent / "shared" / "reference")
 
 
 @pytest.fixture(scope="session")

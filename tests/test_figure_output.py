@@ -187,3 +187,13 @@ def test_point_figures_are_opt_in(compose_cfg, tmp_path):
     )
     points = [p for p in (tmp_path / "g").iterdir() if (p / "summary.json").is_file()]
     assert all(len(list((p / "figures").glob("*.png"))) == 8 for p in points)
+
+
+def test_report_and_summary_flag_quantiles_of_a_few_crossbars():
+    from crossbar_jax.report import _quantile_text
+
+    assert _quantile_text({"p10": 2, "p50": 3, "p90": 3}, 3).endswith(
+        "(only 3 converged: too few to trust)"
+    )
+    assert _quantile_text({"p10": 2, "p50": 3, "p90": 9}, 4000) == "2 / 3 / 9"
+    assert _quantile_text(None, 0) == "none converged"

@@ -31,7 +31,8 @@ def test_a_sweep_at_other_fixed_settings_is_refused_naming_the_difference(compos
     message = str(info.value)
     assert "mc.n_crossbars differs" in message
     assert "128 in 1 job(s), e.g. c" in message and "256 in 2 job(s)" in message
-    assert "aggregate each sweep's own folder" in message
+    assert "3 job(s) do not set it in their overrides (e.g. a)" in message
+    assert "Aggregate each sweep's own folder" in message
 
 
 def test_a_swept_fixed_setting_is_allowed_when_the_jobs_name_it(compose_cfg, tmp_path):
