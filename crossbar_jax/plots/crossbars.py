@@ -11,13 +11,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import seaborn as sns
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from crossbar_jax.history import History
 from crossbar_jax.plots._style import (
     PAGE_WIDTH,
+    colorblind,
     figure_file,
     grid_title,
     new_figure,
@@ -129,7 +129,7 @@ def plot_activations(h: History, b: int = 0) -> Figure:
     f = h.activations[b, : epochs.size]
     n_patterns, neurons = f.shape[1:]
     tp, tn = h.positive_target, h.negative_target
-    palette = sns.color_palette("colorblind", n_patterns)
+    palette = colorblind(n_patterns)
     with style():
         fig, axes = new_figure(PAGE_WIDTH, 2.8, ncols=neurons, sharey=True, squeeze=False)
         for m in range(neurons):
