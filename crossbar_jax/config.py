@@ -171,7 +171,11 @@ class ReportConfig:
     """Figures and report.md of a run; they change no result and are not in the config hash."""
 
     figures: bool = True  # figures/ and report.md in every job folder
-    crossbars: list[int] | None = None  # crossbars to inspect; None: first converged, first failed
+    # per-epoch trajectory figures of single crossbars: those listed in `crossbars`, or with
+    # `trajectories` the first converged and the first failed (opt-in: they replay and draw
+    # 5 figures per crossbar, seconds that would dominate the main job)
+    crossbars: list[int] | None = None
+    trajectories: bool = False
     format: str = "png"  # png, pdf or svg
     dpi: int = 200  # dots per inch of png figures (pdf and svg are vector)
     point_figures: bool = False  # in-process grid: each point's figures too (opt-in)

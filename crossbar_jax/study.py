@@ -246,7 +246,7 @@ def run_study(
         return previous
     experiment = str(cfg.get("experiment_name", "default"))
     say(format_header({"experiment_name": experiment, "params": spec.params}, out))
-    preload = _preload_plots(spec) if cfg.report.figures else None
+    preload = _preload_plots(spec, _replays(cfg)) if cfg.report.figures else None
     t0 = time.perf_counter()
     result, platform = _simulate(spec)
     return _finish_job(
@@ -254,41 +254,44 @@ def run_study(
     )
 
 
-def _prepare_figures(spec: StudySpec) -> None:
-    """Import the figure modules and compile the trajectory replay of the reference model."""
+def _replays(cfg) -> int:
+    """How many crossbars' trajectories the job will draw (report.crossbars/trajectories);
+    2 (the first converged and the first failed) stands for the automatic choice."""
+    listed = OmegaConf.select(cfg, "report.crossbars")
+    if listed:
+        return len(listed)
+    return 2 if OmegaConf.select(cfg, "report.trajectories", default=False) else 0
+
+
+def _prepare_figures(spec: StudySpec, replays: int) -> None:
+    """Import the figure modules and, when trajectories will be drawn, compile their replay."""
     try:
-        import crossbar_jax.plots.crossbars  # noqa: F401
         import crossbar_jax.plots.runs  # noqa: F401
         import crossbar_jax.report  # noqa: F401
+
+        if replays:
+            import crossbar_jax.plots.crossbars  # noqa: F401
     except Exception:  # noqa: BLE001  the main thread's own import reports it
         return
-    if spec.general:
-        return  # its replay compiles for the switches in use, when it runs
+    if not replays:
+        return
     try:
-        import jax
+        from crossbar_jax.general_engine import record_job_history
 
-        from crossbar_jax.history import record_history
-
-        tr, ds = spec.train, spec.dataset
-        # one dummy crossbar: record_history always runs a padded batch of one shape, so the
-        # replay of the inspected crossbars later reuses this executable
-        with jax.enable_x64(spec.mc["precision"] == "float64"):
-            record_history(
-                np.full((1, ds.rows, ds.cols), spec.shift["low"]),
-                curve=spec.curve,
-                patterns=ds.train_patterns,
-                labels=ds.train_labels,
-                **{k: tr[k] for k in ("beta", "positive_target", "negative_target", "k")},
-                epochs=tr["epochs"],
-                v0=tr["v0"],
-                v1=tr["v1"],
-                dtype=spec.mc["precision"],
-            )
+        # the same call as the real replay, for as many crossbars: every executable it needs
+        # (shift draws, the per-epoch recording) is compiled now, on a core the simulation's
+        # compilation leaves idle
+        record_job_history(
+            {"params": spec.params},
+            list(range(replays)),
+            curve=spec.curve,
+            shift_map=spec.shift_map,
+        )
     except Exception:  # noqa: BLE001  the real replay reports any problem
         pass
 
 
-def _preload_plots(spec: StudySpec) -> threading.Thread:
+def _preload_plots(spec: StudySpec, replays: int = 0) -> threading.Thread:
     """Prepare the figures in a thread while the simulation runs: import matplotlib, seaborn
     and the figure modules (about 2 s), and compile the trajectory replay (about 1.3 s), both
     on a core the compilation of the simulation leaves idle. The main thread joins it before
@@ -298,7 +301,7 @@ def _preload_plots(spec: StudySpec) -> threading.Thread:
     import crossbar_jax.history  # noqa: F401  (imported by the main thread too)
 
     thread = threading.Thread(
-        target=_prepare_figures, args=(spec,), name="crossbar_jax-figures", daemon=True
+        target=_prepare_figures, args=(spec, replays), name="crossbar_jax-figures", daemon=True
     )
     thread.start()
     return thread
@@ -397,7 +400,13 @@ def _finish_job(
             preload.join()
         t_fig = time.perf_counter()
         _figures_and_report(
-            out, frame, summary, spec, cfg.report.crossbars, options=_figure_options(cfg)
+            out,
+            frame,
+            summary,
+            spec,
+            cfg.report.crossbars,
+            options=_figure_options(cfg),
+            trajectories=bool(OmegaConf.select(cfg, "report.trajectories", default=False)),
         )
         summary["timing"]["figures_s"] = time.perf_counter() - t_fig
     write_json(out / SUMMARY, summary)
@@ -612,9 +621,12 @@ def _figures_and_report(
     crossbars,
     *,
     options: dict | None = None,
+    trajectories: bool = True,
 ) -> None:
     """figures/ and report.md, with the trajectories of a few crossbars replayed from their keys.
 
+    `crossbars`: the crossbars whose trajectories are drawn; None or empty: with
+    `trajectories`, the first converged and the first failed, else none.
     `options`: ``fmt`` (png, pdf, svg), ``dpi`` and ``progress`` (a count of figures written).
     """
     from crossbar_jax.history import pick_crossbars
@@ -630,8 +642,10 @@ def _figures_and_report(
         bad = [i for i in ids if not 0 <= i < n]
         if bad:
             raise ConfigError(f"report.crossbars={list(crossbars)}: indices must be in [0, {n})")
-    else:
+    elif trajectories:
         ids = pick_crossbars(frame["converged"].to_numpy(), frame["crossbar"].to_numpy())
+    else:
+        ids = []
     replay = _Replay(summary, ids, spec) if len(ids) else None
     if replay is not None:
         replay.start()

@@ -197,3 +197,19 @@ def test_report_and_summary_flag_quantiles_of_a_few_crossbars():
     )
     assert _quantile_text({"p10": 2, "p50": 3, "p90": 9}, 4000) == "2 / 3 / 9"
     assert _quantile_text(None, 0) == "none converged"
+
+
+def test_trajectory_figures_are_opt_in(compose_cfg, tmp_path):
+    """By default a job draws its run figures only; report.trajectories=true adds the five
+    trajectory figures of the first converged and the first failed crossbar."""
+    run_study(compose_cfg(*SMALL, "report.figures=true"), tmp_path / "plain", echo=None)
+    names = sorted(p.stem for p in (tmp_path / "plain" / "figures").iterdir())
+    assert names == ["epoch_histogram", "kaplan_meier", "test_accuracy"]
+    run_study(
+        compose_cfg(*SMALL, "report.figures=true", "report.trajectories=true"),
+        tmp_path / "traj",
+        echo=None,
+    )
+    names = [p.stem for p in (tmp_path / "traj" / "figures").iterdir()]
+    assert len(names) == 3 + 2 * 5
+    assert len({n.split("_")[1] for n in names if n.startswith("crossbar_")}) == 2
