@@ -62,6 +62,7 @@ def test_heatmap_cells_stay_short_for_tiny_intervals():
     assert sf._cell_interval(1.0e-5, 8.8e-5) == "[<.001]"
     assert sf._cell_interval(0.3547, 0.3606) == "[.35,.36]"
     assert sf._cell_interval(0.99, 1.0) == "[.99,1]"
+    assert sf._cell_interval(0.9996, 1.0) == "[1]"
 
 
 def test_linear_parameter_axes_have_no_multiplier_or_offset():

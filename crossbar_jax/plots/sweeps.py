@@ -133,7 +133,8 @@ def _frac(v: float) -> str:
 
 def _short(v: float) -> str:
     """An interval end for a heatmap cell: `_frac` without the leading zero (".35", "<.001")."""
-    return _frac(v).replace("0.", ".", 1) if v < 1 else "1"
+    text = _frac(v)
+    return "1" if v >= 1 or text == "1.00" else text.replace("0.", ".", 1)
 
 
 def _cell_interval(lo: float, hi: float) -> str:
