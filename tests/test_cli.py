@@ -113,8 +113,10 @@ def test_sweep_folders_come_from_the_sweep_definition():
     assert "/" not in sweep_dirname("d", ["device.curve=/data/g.csv"], exclude).split("/", 1)[1]
 
 
-def test_every_job_of_a_sweep_resolves_the_sweeps_folder(compose_cfg):
-    """Hydra re-resolves hydra.sweep.dir in each job; the cached resolver keeps the sweep's."""
+def test_the_sweep_dir_is_named_by_the_cached_sweepdir_resolver(compose_cfg):
+    """Hydra re-resolves hydra.sweep.dir in each job from the job's own overrides; the
+    resolver is cached, and Hydra copies the sweep's cache into each job, so every job lands in
+    the sweep's folder (checked end to end by test_a_multirun_goes_to_its_own_sweep_folder)."""
     from omegaconf import OmegaConf
 
     cfg = compose_cfg("training.beta=6e6", "device.k=10", return_hydra_config=True)
