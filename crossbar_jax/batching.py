@@ -1,10 +1,8 @@
-"""How the batch runners lay out and dispatch work: devices, chunks, and the chunk pipeline.
+"""How the runner lays out work: devices, chunks, and the training progress bar.
 
-A batch of B crossbars runs in chunks of one shape (one executable), each chunk split over all
-local JAX devices along the crossbar axis (`batch_mesh`, `shard_batch`). Each device runs its own
-epoch loop with its own early stop, and never waits for another. The host keeps a couple of
-chunks in flight (`pipeline`), so copying one chunk's results overlaps the next one's training
-and memory stays bounded whatever B.
+A batch of B crossbars runs in chunks of one shape (one executable per step), each chunk split
+over all local JAX devices along the crossbar axis (`batch_mesh`; `crossbar_jax.runner` maps
+its steps over the mesh). Each device runs its own epoch loop with its own early stop.
 """
 
 from __future__ import annotations
@@ -15,11 +13,10 @@ from functools import cache
 import jax
 import numpy as np
 from jax.sharding import Mesh
-from jax.sharding import PartitionSpec as P
 
 from crossbar_jax.validation import check_positive_int
 
-__all__ = ["batch_mesh", "use_cpu_cores", "shard_batch", "chunk_layout", "pipeline"]
+__all__ = ["batch_mesh", "use_cpu_cores", "chunk_layout", "training_bar"]
 
 
 @cache
@@ -60,15 +57,6 @@ def use_cpu_cores(n: int | None = None) -> int:
     return jax.local_device_count()
 
 
-def shard_batch(fn, mesh: Mesh, n_batched: int, n_replicated: int):
-    """`fn` run per device on its share of the batch (axis 0 of the first `n_batched` inputs).
-
-    Each device runs its own epoch loop, with its own early stop, and never waits for another.
-    """
-    in_specs = (P("batch"),) * n_batched + (P(),) * n_replicated
-    return jax.shard_map(fn, mesh=mesh, in_specs=in_specs, out_specs=P("batch"), check_vma=False)
-
-
 def chunk_layout(n: int, chunk_size: int, n_devices: int) -> tuple[int, int]:
     """(crossbars per compiled call, number of calls) for n crossbars.
 
@@ -82,23 +70,10 @@ def chunk_layout(n: int, chunk_size: int, n_devices: int) -> tuple[int, int]:
     return -(-size // quantum) * quantum, n_chunks
 
 
-def pipeline(chunks, progress: bool, launch, depth: int = 2):
-    """Yield (chunk index, NumPy outputs) in order, keeping `depth` chunks in flight.
+def training_bar(progress: bool, total: int):
+    """A progress bar over `total` crossbars (rate and ETA), or None when `progress` is off."""
+    if not progress:
+        return None
+    from tqdm.auto import tqdm
 
-    JAX dispatches asynchronously: while the host copies one chunk's results, the devices
-    already run the next, and at most `depth` chunks' buffers are alive at once.
-    """
-    chunks = list(chunks)
-    it = chunks
-    if progress and len(chunks) > 1:
-        from tqdm.auto import tqdm
-
-        it = tqdm(chunks, desc="chunks", unit="chunk")
-    pending = []
-    for c in it:
-        pending.append((c, launch(c)))
-        if len(pending) > depth:
-            c0, res = pending.pop(0)
-            yield c0, [np.asarray(r) for r in res]
-    for c0, res in pending:
-        yield c0, [np.asarray(r) for r in res]
+    return tqdm(total=total, desc="training", unit="crossbar", unit_scale=True, leave=False)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import logging
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +24,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from crossbar_jax.curve import CurveError, load_curve
+from crossbar_jax.curve import CurveError, layout_hint, load_curve, unit_warning
 from crossbar_jax.datasets import FOUR_BIT, Dataset, letters_dataset, validate_dataset
 from crossbar_jax.nonideal import STUCK_LEVELS, UPDATES, NonIdeal, check_nonideal
 from crossbar_jax.validation import (
@@ -54,8 +55,11 @@ __all__ = [
     "default_curve_path",
     "job_dirname",
     "register_configs",
+    "sweep_dirname",
     "validate_config",
 ]
+
+log = logging.getLogger(__name__)
 
 MAX_SEED = 2**32 - 1
 DEFAULT_CURVE = "lsmo_gaq3_model.csv"
@@ -91,7 +95,9 @@ class DeviceConfig:
 
     curve: str | None = None  # curve file; None: the shipped data/lsmo_gaq3_model.csv
     curve_column: Any = 0  # 0-based column index or header name (int or str)
-    curve_sep: str | None = None  # field separator; None: ',' for .csv, whitespace otherwise
+    # field separator, or its name: comma, semicolon, tab, space, whitespace; None: ',' for
+    # .csv, whitespace otherwise
+    curve_sep: str | None = None
     curve_skiprows: int = 0  # lines to skip before the header or data
     k: float = 10.0  # dimensionless multiplication factor of the conductances
     rows: int | None = None  # crossbar rows = input bits per pattern; None: from the dataset
@@ -158,7 +164,8 @@ class MonteCarloConfig:
     seed: int = 0  # crossbar i draws its shifts from fold_in(key(seed), i)
     chunk_size: int = 65_536  # crossbars per compiled call (memory, not results)
     precision: str = "float32"  # float32 or float64
-    progress: bool = True  # progress bar over chunks (shown when there is more than one)
+    progress: bool = True  # progress bars: crossbars trained (rate, ETA), figures written
+    rerun: bool = False  # recompute a complete job (its old results move to .superseded/)
     # Precision-targeted sampling (crossbar_jax.sampling): with target_halfwidth set, train
     # batches of n_crossbars crossbars until the 95% Wilson interval's half-width is at most
     # target_halfwidth, or max_crossbars crossbars are trained. null: exactly n_crossbars.
@@ -171,7 +178,14 @@ class ReportConfig:
     """Figures and report.md of a run; they change no result and are not in the config hash."""
 
     figures: bool = True  # figures/ and report.md in every job folder
-    crossbars: list[int] | None = None  # crossbars to inspect; None: first converged, first failed
+    # per-epoch trajectory figures of single crossbars: those listed in `crossbars`, or with
+    # `trajectories` the first converged and the first failed (opt-in: they replay and draw
+    # 5 figures per crossbar, seconds that would dominate the main job)
+    crossbars: list[int] | None = None
+    trajectories: bool = False
+    format: str = "png"  # png, pdf or svg
+    dpi: int = 200  # dots per inch of png figures (pdf and svg are vector)
+    point_figures: bool = False  # in-process grid: each point's figures too (opt-in)
 
 
 @dataclass
@@ -240,6 +254,34 @@ def job_dirname(override_dirname: str) -> str:
     return name
 
 
+# Override keys that name no setting of their own (Hydra's, or the one-off flags).
+_SWEEP_NAME_SKIP = ("hydra.", "hydra/")
+
+
+def sweep_dirname(experiment_name, overrides, exclude_keys=()) -> str:
+    """A sweep's folder below multirun/ from its definition: the command line's overrides.
+
+    ``experiment_name`` alone when there are none (a named study run as defined), else
+    ``<experiment_name>/<overrides>``, the overrides sorted by key and joined by ``__``
+    (``default/device.k=10,30__training.beta=6e6,2e7``) and made a safe folder name as in
+    `job_dirname`. Deterministic and without a timestamp, so the same command resumes in the
+    same folder, while a sweep at other fixed settings (``mc.n_crossbars=5000``) gets its own.
+    Keys in `exclude_keys` (those that change no result) are left out.
+    """
+    excluded = set(exclude_keys or ())
+    kept = []
+    for text in overrides or ():
+        text = str(text)
+        key = text.split("=", 1)[0].lstrip("+~")
+        if key in excluded or key.startswith(_SWEEP_NAME_SKIP):
+            continue
+        kept.append((key, text))
+    base = str(experiment_name)
+    if not kept:
+        return base
+    return f"{base}/{job_dirname('__'.join(text for _, text in sorted(kept)))}"
+
+
 def register_configs() -> None:
     """Register `StudyConfig` in Hydra's ConfigStore as ``config_schema`` and the
     ``crossbar_jax.dirname`` resolver that conf/config.yaml uses for output folders
@@ -248,6 +290,11 @@ def register_configs() -> None:
 
     ConfigStore.instance().store(name="config_schema", node=StudyConfig)
     OmegaConf.register_new_resolver("crossbar_jax.dirname", job_dirname, replace=True)
+    # Cached, as Hydra's ${now:}: every job of a sweep gets the sweep's folder (Hydra copies the
+    # sweep's resolver cache into each job's config), not one from its own overrides.
+    OmegaConf.register_new_resolver(
+        "crossbar_jax.sweepdir", sweep_dirname, replace=True, use_cache=True
+    )
 
 
 # Registered on import, so that any process that unpickles the app's task function (joblib,
@@ -263,7 +310,7 @@ class StudySpec(NamedTuple):
     dataset: Dataset
     train: dict  # beta, positive_target, negative_target, k, epochs, v0, v1 (Python numbers)
     shift: dict  # distribution, low, high, division_factor
-    mc: dict  # n_crossbars, seed, chunk_size, precision, progress
+    mc: dict  # n_crossbars, seed, chunk_size, precision, progress, rerun
     params: dict  # the resolved parameters as nested plain types (summary.json "params")
     nonideal: NonIdeal = NonIdeal()  # device non-idealities (all off: the reference model)
     shift_map: np.ndarray | None = None  # (rows, cols) siemens, distribution=measured
@@ -275,10 +322,14 @@ class StudySpec(NamedTuple):
 
 
 def default_curve_path() -> Path:
-    """The project's shipped model curve, ``data/lsmo_gaq3_model.csv`` beside the package."""
-    import crossbar_jax
+    """The project's shipped model curve, ``data/lsmo_gaq3_model.csv`` (in the installed
+    package, or beside it in a checkout: `crossbar_jax.resources`)."""
+    from crossbar_jax.resources import ResourceError, data_dir
 
-    return Path(crossbar_jax.__file__).resolve().parents[1] / "data" / DEFAULT_CURVE
+    try:
+        return data_dir() / DEFAULT_CURVE
+    except ResourceError:
+        return Path(__file__).resolve().parents[1] / "data" / DEFAULT_CURVE
 
 
 def _to_absolute(path: str) -> Path:
@@ -332,12 +383,19 @@ def _load_curve(cfg) -> tuple[np.ndarray, Path]:
     else:
         path = _to_absolute(str(raw))
     try:
-        curve = load_curve(path, column=column, sep=sep, skiprows=skip)
+        curve = load_curve(path, column=column, sep=sep, skiprows=skip, keys=_CURVE_KEYS)
     except CurveError as exc:
         raise ConfigError(f"device.curve={raw!r}: {exc}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"device.curve={raw!r}: cannot read {path}: {exc}") from None
+    source = f"device.curve={raw!r} ({path})"
+    if unit_warning(curve, source):
+        hint = layout_hint(path, column=column, sep=sep, skiprows=skip, keys=_CURVE_KEYS)
+        log.warning("warning: %s", unit_warning(curve, source, hint=hint))
     return curve, path
+
+
+_CURVE_KEYS = {"column": "device.curve_column", "sep": "device.curve_sep"}
 
 
 def _letters(cfg) -> Dataset:
@@ -513,6 +571,17 @@ def _shift_map(cfg, distribution: str, shape) -> tuple[np.ndarray | None, dict]:
     return m, {"map": str(path), "map_sha256": _sha256(m)}
 
 
+REPORT_FORMATS = ("png", "pdf", "svg")
+
+
+def _check_report(cfg) -> None:
+    """report.format and report.dpi (the figures' file type and png resolution)."""
+    fmt = OmegaConf.select(cfg, "report.format", default="png")
+    _choice(fmt, "report.format", REPORT_FORMATS)
+    dpi = OmegaConf.select(cfg, "report.dpi", default=200)
+    _int(dpi, "report.dpi", 50, 1200)
+
+
 _TRAIN_NAMES = {
     "beta": "training.beta",
     "positive_target": "training.positive_target",
@@ -667,8 +736,10 @@ def validate_config(cfg: DictConfig | StudyConfig) -> StudySpec:
         "chunk_size": _int(_get(cfg, "mc.chunk_size"), "mc.chunk_size", 1),
         "precision": precision,
         "progress": bool(_get(cfg, "mc.progress")),
+        "rerun": bool(OmegaConf.select(cfg, "mc.rerun", default=False)),
     }
     mc.update(_targeted(cfg, mc["n_crossbars"]))
+    _check_report(cfg)
     rows_given, cols_given = _get(cfg, "device.rows"), _get(cfg, "device.cols")
     rows = None if rows_given is None else _int(rows_given, "device.rows", 1)
     cols = None if cols_given is None else _int(cols_given, "device.cols", 2)

@@ -13,7 +13,27 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["CurveError", "load_curve", "validate_curve"]
+__all__ = [
+    "CurveError",
+    "PLAUSIBLE_SIEMENS",
+    "SEPARATORS",
+    "layout_hint",
+    "load_curve",
+    "resolve_sep",
+    "unit_warning",
+    "validate_curve",
+]
+
+# Conductances of real memristive devices lie far inside this range (siemens); values outside
+# it are almost always another unit (nS, uS) or another column (pulse numbers, voltages).
+PLAUSIBLE_SIEMENS = (1e-12, 1e-3)
+
+# Separator names, for command lines where ";" or "," are awkward to quote (Hydra's override
+# syntax reads "," as a list): device.curve_sep=semicolon. "whitespace": runs of blanks/tabs.
+SEPARATORS = {"comma": ",", "semicolon": ";", "tab": "\t", "space": " ", "whitespace": None}
+
+# How the file-layout arguments are called in hints; the app passes its config keys.
+_KEYS = {"column": "column", "sep": "sep"}
 
 
 class CurveError(ValueError):
@@ -65,6 +85,13 @@ def _validate(values, source: str, where) -> np.ndarray:
     return g
 
 
+def resolve_sep(sep: str | None) -> str | None:
+    """A separator or its name (`SEPARATORS`: comma, semicolon, tab, space, whitespace)."""
+    if sep is None:
+        return None
+    return SEPARATORS.get(str(sep).strip().lower(), sep) if str(sep).strip() else sep
+
+
 def load_curve(
     path,
     *,
@@ -72,6 +99,7 @@ def load_curve(
     sep: str | None = None,
     skiprows: int | None = None,
     header: bool | None = None,
+    keys: dict | None = None,
 ) -> np.ndarray:
     """Read a measured conductance-versus-pulse curve from a text file.
 
@@ -86,16 +114,30 @@ def load_curve(
         skiprows: lines to skip before the header or the data (instrument preambles).
         header: whether the first (non-skipped) line is a header; by default it is when it
             does not parse as numbers.
+        keys: how to name `column` and `sep` in hints (``{"column": "device.curve_column",
+            "sep": "device.curve_sep"}`` in the app).
 
     Returns:
         A 1-D float64 array of conductances in siemens, in the file's order.
 
     Raises:
         CurveError: missing or empty file, unknown column, non-numeric cells, NaN or infinite
-            values, non-positive conductances, fewer than 2 points. The message names the file.
+            values, non-positive conductances, fewer than 2 points. The message names the file,
+            and, when another column or separator would give conductances, says which.
     """
     if not isinstance(path, (str, Path)) and not hasattr(path, "__fspath__"):
         raise CurveError(f"path={path!r}: expected a file path (str or pathlib.Path)")
+    sep = resolve_sep(sep)
+    try:
+        return _load(path, column, sep, skiprows, header)
+    except CurveError as exc:
+        hint = layout_hint(path, column=column, sep=sep, skiprows=skiprows, keys=keys)
+        if not hint:
+            raise
+        raise CurveError(f"{exc}; {hint}") from None
+
+
+def _load(path, column, sep, skiprows, header) -> np.ndarray:
     p = Path(path)
     name = str(p)
     if not p.exists():
@@ -187,3 +229,112 @@ def _is_number(cell: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _data_cells(path, sep, skiprows) -> list[list[str]] | None:
+    """The non-comment lines of a curve file split by `sep` (None: unreadable)."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError):
+        return None
+    lines = [
+        ln
+        for ln in text.splitlines()[skiprows or 0 :]
+        if ln.strip() and not ln.lstrip().startswith("#")
+    ]
+    if sep is None and p.suffix.lower() == ".csv":
+        sep = ","
+    return [[c.strip() for c in (ln.split(sep) if sep is not None else ln.split())] for ln in lines]
+
+
+def _numbers(cells: list[str]) -> np.ndarray | None:
+    try:
+        return np.array([float(c) for c in cells], dtype=np.float64)
+    except ValueError:
+        return None
+
+
+def _plausible(values: np.ndarray | None) -> bool:
+    lo, hi = PLAUSIBLE_SIEMENS
+    return (
+        values is not None
+        and values.size >= 2
+        and bool(np.all(np.isfinite(values)))
+        and bool(np.all((values >= lo) & (values <= hi)))
+    )
+
+
+def _columns(rows: list[list[str]]) -> list[np.ndarray | None]:
+    """Each column's values below an optional header line (None: not all numbers)."""
+    body = rows[1:] if _numbers(rows[0]) is None else rows  # below a header line, if any
+    if not body:
+        return []
+    width = len(body[0])
+    if any(len(r) != width for r in body):
+        return []
+    return [_numbers([r[j] for r in body]) for j in range(width)]
+
+
+def layout_hint(path, *, column=0, sep=None, skiprows=None, keys: dict | None = None) -> str:
+    """A hint when the file's layout, not its values, looks wrong; "" when none applies.
+
+    Names the column (``keys["column"]``) whose values look like conductances in siemens when
+    that is not the one read, or the separator (``keys["sep"]``) that splits each line into
+    numbers when the one in use does not.
+    """
+    names = {**_KEYS, **(keys or {})}
+    sep = resolve_sep(sep)
+    rows = _data_cells(path, sep, skiprows)
+    if not rows:
+        return ""
+    cols = _columns(rows)
+    if len(cols) > 1:
+        good = [j for j, values in enumerate(cols) if _plausible(values)]
+        current = column if isinstance(column, int) else None
+        if isinstance(column, str) and column in rows[0]:
+            current = rows[0].index(column)
+        good = [j for j in good if j != current]
+        if good:
+            return (
+                f"the file has {len(cols)} columns and column {good[0]} (0-based) looks like "
+                f"conductances in siemens: set {names['column']}={good[0]}"
+            )
+        return ""
+    line = rows[-1][0] if rows[-1] else ""
+    for name, char in SEPARATORS.items():
+        if char is None or char == sep:
+            continue
+        parts = [c.strip() for c in line.split(char)]
+        if len(parts) > 1 and all(_numbers([c]) is not None for c in parts if c):
+            return (
+                f"the lines look like {len(parts)} fields separated by {char!r}: set "
+                f"{names['sep']}={name} (and {names['column']} to the conductance column)"
+            )
+    return ""
+
+
+def unit_warning(g, source: str, *, hint: str = "") -> str | None:
+    """A warning when conductances `g` are implausible for siemens (outside 1 pS .. 1 mS).
+
+    A curve in nS (values around 500) would otherwise be taken as 500 S, and every crossbar
+    would converge. `hint` (a `layout_hint`) is appended when given.
+    """
+    g = np.asarray(g, dtype=np.float64)
+    lo, hi = PLAUSIBLE_SIEMENS
+    g_min, g_max = float(np.min(g)), float(np.max(g))
+    if lo <= g_min and g_max <= hi:
+        return None
+    text = (
+        f"{source}: conductances from {g_min:.4g} to {g_max:.4g} are implausible in siemens "
+        f"(expected between {lo:g} S and {hi:g} S)"
+    )
+    steps = np.diff(g)
+    if g.size > 2 and np.all(g == np.round(g)) and np.all(steps == 1):
+        text += "; they count up 1, 2, 3, ... like pulse numbers, not conductances"
+    else:
+        for unit, factor in (("nS", 1e-9), ("uS", 1e-6), ("mS", 1e-3)):
+            if lo <= g_min * factor and g_max * factor <= hi and g_max * factor >= 1e-10:
+                text += f"; if the file is in {unit}, multiply it by {factor:g}"
+                break
+    return f"{text}; {hint}" if hint else text

@@ -101,6 +101,18 @@ def _rel(path, out_dir: Path) -> str:
     return Path(os.path.relpath(Path(path), out_dir)).as_posix()
 
 
+FEW_CONVERGED = 10  # quantiles of fewer converged crossbars are flagged as noise
+
+
+def _quantile_text(q: Mapping | None, converged) -> str:
+    if not q:
+        return "none converged"
+    text = " / ".join(_fmt(q.get(k)) for k in ("p10", "p50", "p90"))
+    if isinstance(converged, (int, np.integer)) and converged < FEW_CONVERGED:
+        text += f" (only {int(converged)} converged: too few to trust)"
+    return text
+
+
 def _statistics_rows(summary: Mapping) -> list[list]:
     level, ci = _ci(summary)
     rate = summary.get("convergence_rate")
@@ -117,7 +129,7 @@ def _statistics_rows(summary: Mapping) -> list[list]:
         ["convergence rate", rate_text],
         [
             "epoch of convergence, converged only (p10 / p50 / p90)",
-            " / ".join(_fmt(q.get(k)) for k in ("p10", "p50", "p90")) if q else "none converged",
+            _quantile_text(q, summary.get("converged")),
         ],
         ["Kaplan-Meier median epoch", "beyond E (at most half converged)" if km is None else km],
         [

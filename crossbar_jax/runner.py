@@ -17,6 +17,7 @@ the history replay are thin wrappers over it.
 
 from __future__ import annotations
 
+import logging
 import time
 from functools import partial
 from typing import Any, NamedTuple
@@ -29,13 +30,15 @@ from jax.sharding import Mesh
 from jax.sharding import PartitionSpec as P
 
 from crossbar_jax import kernel, rng
-from crossbar_jax.batching import batch_mesh, chunk_layout
+from crossbar_jax.batching import batch_mesh, chunk_layout, training_bar
 from crossbar_jax.forward import beta_currents
 from crossbar_jax.kernel import Fixed, Lanes
 from crossbar_jax.model import Curves, Model, Point
 from crossbar_jax.variation import REFERENCE_DISTRIBUTION, crossbar_keys, sample_shift, shift_lanes
 
-__all__ = ["Source", "Outcome", "run", "compile_count", "DEFAULT_CHUNK"]
+__all__ = ["Source", "Outcome", "run", "record", "compile_count", "DEFAULT_CHUNK"]
+
+log = logging.getLogger(__name__)
 
 # Chunks of 131,072 crossbars ran about 5% faster than 65,536 on the 2-core CPU; a GPU wants
 # millions of lanes in flight, and convergence checked only every few epochs (each check is a
@@ -301,10 +304,10 @@ def _compacted_size(active: int, size: int, quantum: int) -> int:
 
 def _train_chunk(
     src, curves, start, size, model, timer, mesh, *, history: bool, compact: bool, full: bool,
-    check_every: int = 1,
+    check_every: int = 1, finished=None,
 ):  # fmt: skip
     """One chunk of `size` lanes split over the devices of `mesh`: NumPy outcomes, crossbars
-    first."""
+    first. `finished(n)` is told, after each stage, how many lanes have converged so far."""
     n_dev = mesh.size
     local = size // n_dev
     starts = (start + local * np.arange(n_dev)).astype(np.uint32)
@@ -318,8 +321,11 @@ def _train_chunk(
         e = end
         if not compact or history:
             continue
-        active = int(np.max(_call("active", timer, mesh, lanes)))
+        counts = np.asarray(_call("active", timer, mesh, lanes))
+        active = int(np.max(counts))
         current = lanes.done.shape[0] // n_dev
+        if finished is not None:
+            finished(size - int(np.sum(counts)))
         new = _compacted_size(active, current, LANE_QUANTUM)
         if active == 0 or new < current:
             whole = lanes if whole is None else _call("scatter", timer, mesh, whole, lanes, ids)
@@ -376,26 +382,38 @@ def run(
     size, n_chunks = chunk_layout(total, chunk_size, 1)
     size = -(-size // quantum) * quantum
     n_chunks = -(-total // size)
+    log.info(
+        "training %d crossbars: %d chunk(s) of %d over %d device(s); each new shape compiles "
+        "first", total, n_chunks, size, mesh.size,
+    )  # fmt: skip
     out: dict = {}
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=total, desc="training", unit="crossbar", unit_scale=True)
+    bar = training_bar(progress, total)
     timer = [0.0]
     t0 = time.perf_counter()
+    shown = [0]
+
+    def advance(done: int) -> None:
+        # The bar counts finished crossbars: converged ones as each stage ends, then the rest
+        # of the chunk when its outcomes arrive.
+        done = min(done, total)
+        if bar is not None and done > shown[0]:
+            bar.update(done - shown[0])
+        shown[0] = max(shown[0], done)
+
     try:
         for c in range(n_chunks):
             start = c * size
-            res = _train_chunk(src, curves, start, size, model, timer, mesh, history=history,
-                               compact=compact, full=full, check_every=check_every)  # fmt: skip
             n = min(size, total - start)
+            res = _train_chunk(
+                src, curves, start, size, model, timer, mesh, history=history, compact=compact,
+                full=full, check_every=check_every,
+                finished=lambda k, start=start, n=n: advance(start + min(k, n)),
+            )  # fmt: skip
             for name, value in res.items():
                 if name not in out:
                     out[name] = np.empty((total,) + value.shape[1:], value.dtype)
                 out[name][start : start + n] = value[:n]
-            if bar is not None:
-                bar.update(n)
+            advance(start + n)
             if on_progress is not None:
                 on_progress(start + n, total)
     finally:

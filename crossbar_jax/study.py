@@ -21,8 +21,10 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import logging
 import os
 import shutil
+import threading
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -58,6 +60,8 @@ __all__ = [
     "check_results",
     "config_hash",
     "flatten",
+    "format_header",
+    "format_results",
     "format_summary",
     "grid_points",
     "run_study",
@@ -67,6 +71,10 @@ __all__ = [
 class ResultsError(RuntimeError):
     """A run whose results cannot be summarised (NaN or infinite values); nothing was written."""
 
+
+# The job's phases (resolving, compiling, training, statistics, figures) go to this logger; the
+# app (crossbar_jax.cli) shows them on stdout and writes them to the job's log file.
+log = logging.getLogger(__name__)
 
 SUPERSEDED = ".superseded"  # where results of a replaced configuration are kept
 
@@ -230,6 +238,12 @@ def _simulate(spec: StudySpec, *, first_crossbar: int = 0, n_crossbars: int | No
     runner, extra = run_monte_carlo, {}
     if spec.general:
         runner, extra = run_monte_carlo_nonideal, _general_kwargs(spec)
+    log.info(
+        "compiling the %s engine (%s), then training %d crossbars",
+        "general" if spec.general else "fast",
+        precision,
+        spec.mc["n_crossbars"],
+    )
     # Scoped, so a float32 job after a float64 one in the same process (the basic launcher
     # runs every job of a sweep in one process) computes exactly as it would alone.
     with jax.enable_x64(precision == "float64"):
@@ -303,6 +317,7 @@ def run_study(
     say = echo or (lambda _: None)
     if not isinstance(cfg, DictConfig):
         cfg = OmegaConf.structured(cfg)
+    log.info("resolving the configuration (values, curve file, dataset)")
     spec = validate_config(cfg)
     _check_report(cfg, spec)
     out = Path(out_dir)
@@ -313,15 +328,20 @@ def run_study(
         previous = _resume_or_prepare(out, digest, spec, say)
         if previous is not None:
             return previous
+        experiment = str(cfg.get("experiment_name", "default"))
+        say(format_header({"experiment_name": experiment, "params": spec.params}, out))
+        preload = _preload_plots(spec, _replays(cfg)) if cfg.report.figures else None
         t0 = time.perf_counter()
+        extra = None
         if "target_halfwidth" in spec.mc:
             result, platform, sampling = _simulate_targeted(spec, say)
-            return _finish_job(
-                cfg, spec, out, digest, result, platform, job, say, t0,
-                extra={"sampling": sampling},
-            )  # fmt: skip
-        result, platform = _simulate(spec)
-        return _finish_job(cfg, spec, out, digest, result, platform, job, say, t0)
+            extra = {"sampling": sampling}
+        else:
+            result, platform = _simulate(spec)
+        return _finish_job(
+            cfg, spec, out, digest, result, platform, job, say, t0, brief=True, preload=preload,
+            extra=extra,
+        )  # fmt: skip
 
 
 def _check_report(cfg, spec: StudySpec) -> None:
@@ -364,6 +384,59 @@ def _simulate_targeted(spec: StudySpec, say):
     return result, platforms[0], sampling
 
 
+def _replays(cfg) -> int:
+    """How many crossbars' trajectories the job will draw (report.crossbars/trajectories);
+    2 (the first converged and the first failed) stands for the automatic choice."""
+    listed = OmegaConf.select(cfg, "report.crossbars")
+    if listed:
+        return len(listed)
+    return 2 if OmegaConf.select(cfg, "report.trajectories", default=False) else 0
+
+
+def _prepare_figures(spec: StudySpec, replays: int) -> None:
+    """Import the figure modules and, when trajectories will be drawn, compile their replay."""
+    try:
+        import crossbar_jax.plots.runs  # noqa: F401
+        import crossbar_jax.report  # noqa: F401
+
+        if replays:
+            import crossbar_jax.plots.crossbars  # noqa: F401
+    except Exception:  # noqa: BLE001  the main thread's own import reports it
+        return
+    if not replays:
+        return
+    try:
+        from crossbar_jax.history import record_job_history_bounded as record_job_history
+
+        # the same call as the real replay, for as many crossbars: every executable it needs
+        # (shift draws, the per-epoch recording) is compiled now, on a core the simulation's
+        # compilation leaves idle
+        record_job_history(
+            {"params": spec.params},
+            list(range(replays)),
+            curve=spec.curve,
+            shift_map=spec.shift_map,
+        )
+    except Exception:  # noqa: BLE001  the real replay reports any problem
+        pass
+
+
+def _preload_plots(spec: StudySpec, replays: int = 0) -> threading.Thread:
+    """Prepare the figures in a thread while the simulation runs: import matplotlib, seaborn
+    and the figure modules (about 2 s), and compile the trajectory replay (about 1.3 s), both
+    on a core the compilation of the simulation leaves idle. The main thread joins it before
+    drawing, so no module is imported by two threads at once."""
+    import tqdm.auto  # noqa: F401  (the progress bars' module, before the thread starts)
+
+    import crossbar_jax.history  # noqa: F401  (imported by the main thread too)
+
+    thread = threading.Thread(
+        target=_prepare_figures, args=(spec, replays), name="crossbar_jax-figures", daemon=True
+    )
+    thread.start()
+    return thread
+
+
 def _resume_or_prepare(out: Path, digest: str, spec: StudySpec, say) -> dict | None:
     """The summary of a complete job of this configuration in `out` (skip it), else None
     after making `out` ready for a new job (another configuration's results set aside)."""
@@ -372,19 +445,23 @@ def _resume_or_prepare(out: Path, digest: str, spec: StudySpec, say) -> dict | N
         kept = _set_aside_broken(out, broken)
         say(f"redoing: {out} held no intact job ({broken}); moved its files to {kept}")
     if previous is not None:
-        if previous.get("config_hash") == digest:
+        rerun = bool(spec.mc.get("rerun"))
+        if previous.get("config_hash") == digest and not rerun:
             say(
                 f"skipping: {out} already holds complete results of this configuration "
-                f"(config_hash {digest}); delete its {SUMMARY} to recompute"
+                f"(config_hash {digest}); mc.rerun=true recomputes it"
             )
             say(format_summary(previous, out))
             return previous
         kept = _set_aside(out, previous)
-        say(
-            f"note: {out} held results of a different configuration "
-            f"({_differences(previous.get('params', {}), spec.params)}); "
-            f"moved them to {kept}"
-        )
+        if previous.get("config_hash") == digest:
+            say(f"mc.rerun=true: recomputing {out}; its previous results are kept in {kept}")
+        else:
+            say(
+                f"note: {out} held results of a different configuration "
+                f"({_differences(previous.get('params', {}), spec.params)}); "
+                f"moved them to {kept}"
+            )
     out.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(out)
     # From here until the new summary is written the folder holds no complete job.
@@ -393,13 +470,42 @@ def _resume_or_prepare(out: Path, digest: str, spec: StudySpec, say) -> dict | N
 
 
 def _finish_job(
-    cfg, spec, out, digest, result, platform, job, say, t0, timing=None, extra=None
+    cfg,
+    spec,
+    out,
+    digest,
+    result,
+    platform,
+    job,
+    say,
+    t0,
+    timing=None,
+    extra=None,
+    *,
+    brief=False,
+    figures=None,
+    preload=None,
 ) -> dict:
-    """Write a job's results, figures and report, then its summary (last); return the summary."""
+    """Write a job's results, figures and report, then its summary (last); return the summary.
+
+    `brief`: the header already went out, so only the results are shown at the end.
+    `figures`: draw them (default ``cfg.report.figures``); `preload`: the thread importing the
+    figure modules, joined before drawing.
+    """
+    n_trained = len(result.converged)
+    if result.train_s > 0:
+        log.info(
+            "trained %d crossbars in %.2f s (%s crossbars/s; compilation %.2f s)",
+            n_trained,
+            result.train_s,
+            f"{n_trained / result.train_s:,.0f}",
+            result.compile_s,
+        )
     frame = _results_frame(result)
     _check_finite(frame, spec, out)
     write_parquet(out / RESULTS, frame)
 
+    log.info("statistics: convergence rate, intervals, epoch quantiles, Kaplan-Meier")
     stats = summarize(
         frame["converged"].to_numpy(),
         frame["epoch"].to_numpy(),
@@ -425,12 +531,24 @@ def _finish_job(
         "job": job,
         "versions": _versions(platform),
     }
-    if cfg.report.figures:
+    if cfg.report.figures if figures is None else figures:
         # Before summary.json: a job killed while drawing is not taken as complete.
+        if preload is not None:
+            preload.join()
+        t_fig = time.perf_counter()
         with writing(out / "figures"):
-            _figures_and_report(out, frame, summary, spec, cfg.report.crossbars)
+            _figures_and_report(
+                out,
+                frame,
+                summary,
+                spec,
+                cfg.report.crossbars,
+                options=_figure_options(cfg),
+                trajectories=bool(OmegaConf.select(cfg, "report.trajectories", default=False)),
+            )
+        summary["timing"]["figures_s"] = time.perf_counter() - t_fig
     write_json(out / SUMMARY, summary)
-    say(format_summary(summary, out))
+    say(format_results(summary, out) if brief else format_summary(summary, out))
     return summary
 
 
@@ -446,6 +564,15 @@ def _check_finite(frame: pd.DataFrame, spec: StudySpec, out: Path) -> None:
             "or rate written. The parameters overflow the arithmetic: use mc.precision=float64 "
             "or smaller device.k, training.beta, device.c2c_std or shift range"
         )
+
+
+def _figure_options(cfg) -> dict:
+    """report.format, report.dpi and mc.progress, as `_figures_and_report` takes them."""
+    return {
+        "fmt": str(OmegaConf.select(cfg, "report.format", default="png")),
+        "dpi": int(OmegaConf.select(cfg, "report.dpi", default=200)),
+        "progress": bool(OmegaConf.select(cfg, "mc.progress", default=False)),
+    }
 
 
 def grid_points(cfg) -> list[dict]:
@@ -560,12 +687,26 @@ def _run_grid_jobs(cfg: DictConfig, out: Path, jobs: list, *, job, say) -> dict:
                 "grid_job": job,
             }
             summaries[num] = _finish_job(
-                point_cfg, spec, folder, digest, result, platform, point_job, say, t0, share
+                point_cfg,
+                spec,
+                folder,
+                digest,
+                result,
+                platform,
+                point_job,
+                say,
+                t0,
+                share,
+                figures=bool(cfg.report.figures and cfg.report.point_figures),
             )
     df = aggregate(out)
     write_sweep(df, out)
     if cfg.report.figures:
-        with writing(out / "figures"):
+        from crossbar_jax.plots._style import figure_output
+
+        opts = _figure_options(cfg)
+        log.info("figures: the grid's summary figures and report.md in %s", out)
+        with writing(out / "figures"), figure_output(opts["fmt"], opts["dpi"]):
             make_sweep_outputs(out, df, df.attrs["swept"])
     say(
         f"grid: {len(jobs)} points ({len(todo)} computed in one batch, "
@@ -629,28 +770,96 @@ def _simulate_grid(specs: list[StudySpec]):
     return result, platform
 
 
-def _figures_and_report(
-    out: Path, frame: pd.DataFrame, summary: dict, spec: StudySpec, crossbars
-) -> None:
-    """figures/ and report.md, with the trajectories of a few crossbars replayed from their keys."""
-    from crossbar_jax.history import pick_crossbars, record_job_history_bounded
-    from crossbar_jax.report import make_run_outputs
+_RUN_FIGURE_COUNT = 3  # epoch histogram, Kaplan-Meier, test accuracy
+_CROSSBAR_FIGURE_COUNT = 5  # per inspected crossbar
 
+
+class _Replay(threading.Thread):
+    """The inspected crossbars' trajectories, replayed (compiled, then run) in a thread, so
+    that the compilation overlaps the drawing of the run's own figures."""
+
+    def __init__(self, summary, ids, spec):
+        super().__init__(name="crossbar_jax-history", daemon=True)
+        self.args, self.history, self.error = (summary, ids, spec), None, None
+
+    def run(self):
+        from crossbar_jax.history import record_job_history_bounded
+
+        summary, ids, spec = self.args
+        try:
+            # Bounded memory for any number of epochs: long trainings keep every s-th epoch.
+            self.history = record_job_history_bounded(
+                summary, ids, curve=spec.curve, shift_map=spec.shift_map
+            )
+        except BaseException as exc:  # noqa: BLE001  re-raised in the main thread
+            self.error = exc
+
+    def result(self):
+        self.join()
+        if self.error is not None:
+            raise self.error
+        return self.history
+
+
+def _figures_and_report(
+    out: Path,
+    frame: pd.DataFrame,
+    summary: dict,
+    spec: StudySpec,
+    crossbars,
+    *,
+    options: dict | None = None,
+    trajectories: bool = True,
+) -> None:
+    """figures/ and report.md, with the trajectories of a few crossbars replayed from their keys.
+
+    `crossbars`: the crossbars whose trajectories are drawn; None or empty: with
+    `trajectories`, the first converged and the first failed, else none.
+    `options`: ``fmt`` (png, pdf, svg), ``dpi`` and ``progress`` (a count of figures written).
+    """
+    from crossbar_jax.history import pick_crossbars
+    from crossbar_jax.plots._style import figure_output
+    from crossbar_jax.plots.crossbars import crossbar_figures
+    from crossbar_jax.plots.runs import run_figures
+    from crossbar_jax.report import write_run_report
+
+    opts = {"fmt": "png", "dpi": 200, "progress": False, **(options or {})}
     n = len(frame)
     if crossbars:
         ids = [int(i) for i in crossbars]
         bad = [i for i in ids if not 0 <= i < n]
         if bad:
             raise ConfigError(f"report.crossbars={list(crossbars)}: indices must be in [0, {n})")
-    else:
+    elif trajectories:
         ids = pick_crossbars(frame["converged"].to_numpy(), frame["crossbar"].to_numpy())
-    history = (
-        # Bounded memory for any number of epochs: long trainings keep every s-th epoch.
-        record_job_history_bounded(summary, ids, curve=spec.curve, shift_map=spec.shift_map)
-        if len(ids)
-        else None
+    else:
+        ids = []
+    replay = _Replay(summary, ids, spec) if len(ids) else None
+    if replay is not None:
+        replay.start()
+    total = _RUN_FIGURE_COUNT + _CROSSBAR_FIGURE_COUNT * len(ids)
+    log.info(
+        "figures: %d %s figures (%s) and report.md into %s",
+        total,
+        opts["fmt"],
+        f"{opts['dpi']} dpi" if opts["fmt"] == "png" else "vector",
+        out / "figures",
     )
-    make_run_outputs(out, frame, summary, history=history)
+    bar = _figure_bar(total, opts["progress"])
+    epochs = summary["params"]["training"]["epochs"]
+    with figure_output(opts["fmt"], opts["dpi"], on_saved=lambda _: bar.update(1)):
+        figures = run_figures(out, frame, epochs=epochs)
+        if replay is not None:
+            figures.update(crossbar_figures(out, replay.result()))
+    bar.close()
+    write_run_report(out, summary, figures)
+    log.info("figures: %d written", len(figures))
+
+
+def _figure_bar(total: int, progress: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc="figures", unit="fig", disable=not progress, leave=False)
 
 
 def _g(x) -> str:
@@ -664,22 +873,19 @@ def _nonideal_text(params: dict) -> str:
     return nonideal_from_params(params, load_files=False).describe()
 
 
+FEW_CONVERGED = 10  # epoch quantiles of fewer converged crossbars are flagged as noise
+
+
 def format_summary(summary: dict, out_dir=None) -> str:
-    """A one-screen text summary of a study job."""
+    """A one-screen text summary of a study job: `format_header`, then `format_results`."""
+    return format_header(summary, out_dir) + "\n" + format_results(summary)
+
+
+def format_header(summary: dict, out_dir=None) -> str:
+    """What a job computes (its parameters), from a summary's ``params``; shown first."""
     p = summary["params"]
     dev, tr, mc, sh = p["device"], p["training"], p["mc"], p["device"]["shift"]
     ds = p["dataset"]
-    low, high = summary["convergence_rate_ci95"]
-    q = summary.get("epoch_quantiles")
-    quant = (
-        f"p10={q['p10']}  p50={q['p50']}  p90={q['p90']} (converged crossbars)"
-        if q
-        else "none converged"
-    )
-    km = summary.get("km_median_epoch")
-    km_text = f"{km}" if km is not None else f"> {tr['epochs']} (at most half converged)"
-    t = summary["timing"]
-    rate = t.get("trainings_per_s")
     nonideal = _nonideal_text(p)
     lines = [
         f"crossbar_jax study '{summary.get('experiment_name', '')}'"
@@ -694,23 +900,42 @@ def format_summary(summary: dict, out_dir=None) -> str:
         f"{len(ds['test']['patterns'])} test patterns",
         f"  mc          n={mc['n_crossbars']}  seed={mc['seed']}  {mc['precision']}"
         f"  chunk={mc['chunk_size']}",
+    ]
+    if nonideal != "ideal":  # the reference model's summary stays as it was
+        lines.insert(5, f"  non-ideal   {nonideal}")
+    return "\n".join(lines)
+
+
+def format_results(summary: dict, out_dir=None) -> str:
+    """A job's outcome: convergence with its interval, epochs, accuracy, timing."""
+    tr = summary["params"]["training"]
+    low, high = summary["convergence_rate_ci95"]
+    q = summary.get("epoch_quantiles")
+    n_conv = summary["converged"]
+    quant = (
+        f"p10={q['p10']}  p50={q['p50']}  p90={q['p90']} (converged crossbars"
+        + (f"; only {n_conv}: too few to trust)" if n_conv < FEW_CONVERGED else ")")
+        if q
+        else "none converged"
+    )
+    km = summary.get("km_median_epoch")
+    km_text = f"{km}" if km is not None else f"> {tr['epochs']} (at most half converged)"
+    t = summary["timing"]
+    rate = t.get("trainings_per_s")
+    lines = [
         f"  converged   {summary['converged']} / {summary['n_crossbars']} = "
         f"{summary['convergence_rate']:.4g}  (95% CI {low:.4g} - {high:.4g})",
         f"  epochs      {quant}",
         f"  KM median   {km_text}",
         f"  accuracy    mean test accuracy {summary['mean_test_accuracy']:.4f}",
         f"  timing      compile {t['compile_s']:.2f} s, train {t['train_s']:.2f} s"
-        + (f", {rate:,.0f} trainings/s" if rate else ""),
+        + (f", {rate:,.0f} trainings/s" if rate else "")
+        + (f", figures {t['figures_s']:.1f} s" if t.get("figures_s") is not None else ""),
     ]
-    if nonideal != "ideal":  # the reference model's summary stays as it was
-        lines.insert(5, f"  non-ideal   {nonideal}")
+    at = next(i for i, line in enumerate(lines) if line.startswith("  converged"))
     upper = summary.get("convergence_rate_upper95")
-    if upper is not None:
-        at = next(i for i, line in enumerate(lines) if line.startswith("  converged"))
-        lines.insert(at + 1, f"  upper bound rate < {upper:.3g} (one-sided 95%, none converged)")
     sampling = summary.get("sampling")
     if sampling:
-        at = next(i for i, line in enumerate(lines) if line.startswith("  mc "))
         ended = (
             f"target half-width {sampling['target_halfwidth']:g} reached"
             if sampling["stopped_by"] == "target_halfwidth"
@@ -721,4 +946,8 @@ def format_summary(summary: dict, out_dir=None) -> str:
             f"  targeted    {sampling['batches']} batches of {sampling['batch']}: half-width "
             f"{sampling['halfwidth']:.3g}, {ended}",
         )
+    if upper is not None:
+        lines.insert(at + 1, f"  upper bound rate < {upper:.3g} (one-sided 95%, none converged)")
+    if out_dir is not None:
+        lines.append(f"  outputs     {out_dir}")
     return "\n".join(lines)

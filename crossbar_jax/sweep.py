@@ -14,20 +14,27 @@ from pathlib import Path
 import pandas as pd
 
 from crossbar_jax.outputs import RESULTS, SUMMARY, write_csv, write_parquet
-from crossbar_jax.study import check_results, flatten
+from crossbar_jax.study import _NOT_HASHED, check_results, flatten
 
 __all__ = [
-    "STAT_COLUMNS",
     "BadJobsError",
+    "MixedSweepError",
+    "STAT_COLUMNS",
     "aggregate",
     "find_bad_jobs",
     "summary_row",
     "write_sweep",
 ]
 
+SWEEP_FILE = "multirun.yaml"  # Hydra's file in a sweep's folder: a nested sweep is another one
+
 
 class BadJobsError(RuntimeError):
     """A sweep with job folders that are incomplete or corrupt; the message names each one."""
+
+
+class MixedSweepError(ValueError):
+    """Jobs under one folder differ in a setting that none of their overrides changes."""
 
 
 SWEEP = "sweep"  # sweep.parquet and sweep.csv
@@ -79,6 +86,62 @@ def summary_row(summary: dict) -> dict:
         config_hash=summary.get("config_hash"),
     )
     return row
+
+
+def _override_keys(summary: dict, rel: str) -> set[str]:
+    """The config keys a job's overrides set: from its summary's ``job`` (a grid point's own
+    and its grid job's), else parsed from its folder name (``device.k=10,training.beta=2e7``)."""
+    job = summary.get("job") or {}
+    texts = list(job.get("overrides") or [])
+    grid_job = job.get("grid_job") or {}
+    texts += list(grid_job.get("overrides") or [])
+    if not job:
+        texts = [t for part in rel.split("/") for t in part.split(",")]
+    return {t.split("=", 1)[0].lstrip("+~") for t in texts if "=" in t}
+
+
+def _explains(key: str, column: str) -> bool:
+    """Whether an override of `key` may change parameter `column`: the key itself or below it
+    (device.shift -> device.shift.low), a file and what is derived from it (device.curve ->
+    device.curve_sha256), a config group (dataset=letters, nonideality=c2c) or a named
+    study (experiment=...), which may set anything."""
+    if key in ("experiment", "nonideality") or "." not in key and column.split(".")[0] == key:
+        return True
+    return column == key or column.startswith((key + ".", key + "_"))
+
+
+def _check_not_mixed(root: Path, found: list) -> None:
+    """Refuse jobs whose settings differ where no override of theirs explains it, e.g. a
+    sweep at mc.n_crossbars=5000 beside one at 100000 in the same folder."""
+    if len(found) < 2:
+        return
+    frame = pd.DataFrame([row for _, _, row, _ in found])
+    problems = []
+    for column in frame.columns:
+        if column in STAT_COLUMNS or column == "config_hash" or column in _NOT_HASHED:
+            continue
+        values = frame[column].astype(str)
+        if values.nunique(dropna=False) < 2:
+            continue
+        unexplained = [
+            rel for (_, rel, _, keys) in found if not any(_explains(key, column) for key in keys)
+        ]
+        if not unexplained:
+            continue
+        groups = []
+        for value, idx in frame.groupby(values, sort=True).groups.items():
+            jobs = [found[i][1] for i in idx]
+            groups.append(f"{value} in {len(jobs)} job(s), e.g. {jobs[0]}")
+        problems.append(
+            f"{column} differs ({'; '.join(groups)}) but {len(unexplained)} job(s) do not set "
+            f"it in their overrides (e.g. {unexplained[0]})"
+        )
+    if problems:
+        raise MixedSweepError(
+            f"{root}: these jobs are not one sweep: {'; and '.join(problems[:3])}"
+            + (f" (and {len(problems) - 3} more)" if len(problems) > 3 else "")
+            + ". Aggregate each sweep's own folder, or move one sweep's jobs out"
+        )
 
 
 def _job_num(summary: dict) -> float:
@@ -136,17 +199,21 @@ def aggregate(multirun_dir, *, skip_bad: bool = False) -> pd.DataFrame:
     statistics (`STAT_COLUMNS`), ``config_hash``, then the parameters every job shares. Rows
     follow Hydra's job numbers (folder names for jobs without one).
 
-    Job folders that are incomplete or corrupt (`find_bad_jobs`) make it fail, naming each,
-    unless `skip_bad`; then they are left out and listed in ``df.attrs["bad_jobs"]``.
+    Jobs of another sweep nested below `multirun_dir` (a folder with its own multirun.yaml)
+    are not collected. Job folders that are incomplete or corrupt (`find_bad_jobs`) make it
+    fail, naming each, unless `skip_bad`; then they are left out and listed in
+    ``df.attrs["bad_jobs"]``.
 
     Raises:
         FileNotFoundError: `multirun_dir` is not a folder or holds no complete job.
         BadJobsError: a job folder is incomplete or corrupt (and not `skip_bad`).
+        MixedSweepError: jobs differ in a setting (mc.n_crossbars, the curve, the dataset,
+            mc.precision, ...) that none of their overrides changes; the message names it.
     """
     root = Path(multirun_dir)
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: not a folder")
-    bad = find_bad_jobs(root)
+    bad = [(rel, why) for rel, why in find_bad_jobs(root) if not _nested(root, rel)]
     if bad and not skip_bad:
         listed = "; ".join(f"{rel}: {why}" for rel, why in bad)
         raise BadJobsError(
@@ -160,16 +227,19 @@ def aggregate(multirun_dir, *, skip_bad: bool = False) -> pd.DataFrame:
         if _hidden(path.relative_to(root)):
             continue  # .superseded/, .submitit/, .hydra/: not jobs of this sweep
         rel = path.parent.relative_to(root).as_posix()
+        if _nested(root, rel):
+            continue  # a job of another sweep, in a folder of its own below this one
         if rel in skipped or (path.parent == root and "." in skipped):
             continue
         summary, _ = check_results(path.parent)
         if summary is None:
             continue
-        found.append((_job_num(summary), rel, summary_row(summary)))
+        found.append((_job_num(summary), rel, summary_row(summary), _override_keys(summary, rel)))
     if not found:
         raise FileNotFoundError(f"{root}: no {SUMMARY} of a complete job found below it")
     found.sort(key=lambda item: (item[0], item[1]))
-    df = pd.DataFrame([{"job": rel, **row} for _, rel, row in found])
+    _check_not_mixed(root, found)
+    df = pd.DataFrame([{"job": rel, **row} for _, rel, row, _ in found])
 
     params = [c for c in df.columns if c not in STAT_COLUMNS and c not in ("job", "config_hash")]
     swept = [c for c in params if df[c].astype(str).nunique(dropna=False) > 1]
@@ -180,6 +250,12 @@ def aggregate(multirun_dir, *, skip_bad: bool = False) -> pd.DataFrame:
     df.attrs["swept"] = swept
     df.attrs["bad_jobs"] = [f"{rel}: {why}" for rel, why in bad]
     return df
+
+
+def _nested(root: Path, rel: str) -> bool:
+    """Whether job folder `rel` lies in another sweep's folder below `root`."""
+    parts = Path(rel).parts if rel != "." else ()
+    return any((root.joinpath(*parts[:i]) / SWEEP_FILE).is_file() for i in range(1, len(parts)))
 
 
 def write_sweep(df: pd.DataFrame, multirun_dir) -> tuple[Path, Path]:

@@ -1,4 +1,5 @@
-"""Shared fixtures. Reference data is read from ../shared/reference beside the repository."""
+"""Shared fixtures. The optional measured-curve reference data is read from the folder named by
+CROSSBAR_JAX_REFERENCE (default: a reference folder beside the clone, when there is one)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-REFERENCE = Path(os.environ.get("CROSSBAR_JAX_REFERENCE", REPO.parent / "shared" / "reference"))
+REFERENCE = Path(os.environ.get("CROSSBAR_JAX_REFERENCE") or REPO.parent / "shared" / "reference")
 
 
 @pytest.fixture(scope="session")

@@ -46,6 +46,14 @@ def _jobs(sweep_dir: Path) -> dict[str, Path]:
     return {p.parent.name: p.parent for p in sorted(sweep_dir.glob("[!.]*/summary.json"))}
 
 
+def _sweep(cwd: Path) -> Path:
+    """The one sweep folder under cwd/multirun (the folder of its multirun.yaml); each sweep
+    gets a folder named after its overrides, multirun/default/<overrides>."""
+    found = sorted((cwd / "multirun").rglob("multirun.yaml"))
+    assert len(found) <= 1, found
+    return found[0].parent if found else cwd / "multirun" / "none yet"
+
+
 def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -56,6 +64,7 @@ def test_bad_input_exits_with_a_message_naming_the_key(tmp_path):
     assert "training.positive_target=1.2" in bad.stderr and "(-1, 1)" in bad.stderr
     assert "Traceback" not in bad.stderr
     assert not list(tmp_path.rglob("summary.json"))
+    assert not (tmp_path / "outputs").exists()  # the job folder Hydra made is removed
 
 
 @pytest.mark.slow
@@ -75,7 +84,11 @@ def test_single_run_prints_a_summary_and_rejects_a_typo(tmp_path):
 def test_2x2_multirun_then_aggregate_gives_4_rows(tmp_path):
     done = _app(tmp_path, "-m", *TINY, "training.beta=6e6,2e7", "device.k=10,30")
     assert done.returncode == 0, done.stderr
-    sweep = tmp_path / "multirun" / "default"
+    sweep = _sweep(tmp_path)
+    assert (
+        sweep
+        == tmp_path / "multirun/default/device.k=10,30__mc.n_crossbars=64__training.beta=6e6,2e7"
+    )
     assert len(_jobs(sweep)) == 4
     agg = subprocess.run(
         [sys.executable, str(AGGREGATE), str(sweep)],
@@ -110,7 +123,7 @@ def test_2x2_multirun_then_aggregate_gives_4_rows(tmp_path):
 def test_tiny_sweep_on_a_parallel_launcher(tmp_path, launcher):
     done = _app(tmp_path, "-m", *launcher, *TINY, "training.beta=6e6,2e7")
     assert done.returncode == 0, done.stdout + done.stderr
-    sweep = tmp_path / "multirun" / "default"
+    sweep = _sweep(tmp_path)
     jobs = _jobs(sweep)
     assert len(jobs) == 2
     rates = {}
@@ -139,7 +152,6 @@ def test_a_sweep_killed_midway_resumes_and_loses_nothing(tmp_path):
         "training.beta=2e7",
         "device.k=10,11,12",
     ]
-    sweep = tmp_path / "multirun" / "default"
     proc = subprocess.Popen(
         [sys.executable, str(APP), *args],
         cwd=tmp_path,
@@ -150,8 +162,9 @@ def test_a_sweep_killed_midway_resumes_and_loses_nothing(tmp_path):
     )
     try:
         deadline = time.monotonic() + 300
-        while not _jobs(sweep) and proc.poll() is None and time.monotonic() < deadline:
+        while not _jobs(_sweep(tmp_path)) and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
+        sweep = _sweep(tmp_path)
         assert _jobs(sweep), "no job completed"
     finally:
         os.killpg(proc.pid, signal.SIGKILL)

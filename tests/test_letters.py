@@ -76,7 +76,7 @@ def test_experiment_letters_writes_the_figures_and_report_of_the_four_bit_task(
 ):
     """The same outputs as the 4-bit task: results, summary, figures (run and crossbar
     figures) and report.md. (About 40 s: compiling the 10x6 engine and history dominates.)"""
-    _letters_job(compose_cfg, tmp_path, "report.figures=true")
+    _letters_job(compose_cfg, tmp_path, "report.figures=true", "report.trajectories=true")
     assert (tmp_path / RESULTS).is_file() and (tmp_path / SUMMARY).is_file()
     figures = {p.name for p in (tmp_path / "figures").glob("*.png")}
     assert {"epoch_histogram.png", "kaplan_meier.png", "test_accuracy.png"} <= figures

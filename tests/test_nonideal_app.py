@@ -163,7 +163,11 @@ def test_a_nonideal_job_replays_its_crossbars(compose_cfg, tmp_path):
 
 @pytest.mark.slow
 def test_a_nonideal_job_writes_figures_and_report(compose_cfg, tmp_path):
-    run_study(compose_cfg(*SMALL, *NONIDEAL, "report.figures=true"), tmp_path, echo=None)
+    run_study(
+        compose_cfg(*SMALL, *NONIDEAL, "report.figures=true", "report.trajectories=true"),
+        tmp_path,
+        echo=None,
+    )
     figures = sorted(p.name for p in (tmp_path / "figures").glob("*.png"))
     assert {"epoch_histogram.png", "kaplan_meier.png", "test_accuracy.png"} <= set(figures)
     assert any(f.startswith("crossbar_") for f in figures)

@@ -30,8 +30,8 @@ def _png_size(path: Path) -> tuple[int, int]:
 
 def _check_png(path: Path) -> None:
     w, h = _png_size(path)
-    # at 150 dpi a column-wide figure is ~510 px wide; a full-page one ~1050 px
-    assert 400 <= w <= 1200 and 250 <= h <= 1400, f"{path.name}: {w}x{h} px"
+    # at the default 200 dpi a column-wide figure is ~680 px wide; a full-page one 1400 px
+    assert 550 <= w <= 1500 and 350 <= h <= 1900, f"{path.name}: {w}x{h} px"
     assert path.stat().st_size > 15_000, f"{path.name} looks empty"
 
 

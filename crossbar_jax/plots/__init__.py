@@ -9,27 +9,35 @@ functions write PNGs under ``<out_dir>/figures`` and return ``{name: path}``.
 """
 
 from crossbar_jax.plots._style import COLUMN_WIDTH, DPI, PAGE_WIDTH, param_label, save_figure
-from crossbar_jax.plots.crossbars import (
-    crossbar_figures,
-    plot_activations,
-    plot_conductances,
-    plot_error,
-    plot_final_conductances,
-    plot_weights,
-)
-from crossbar_jax.plots.runs import (
-    plot_epoch_histogram,
-    plot_kaplan_meier,
-    plot_test_accuracy,
-    run_figures,
-)
-from crossbar_jax.plots.sweeps import (
-    plot_epoch_quantiles,
-    plot_rate_heatmap,
-    plot_rate_line,
-    plot_rate_vs_beta_k,
-    sweep_figures,
-)
+
+# The figure functions are imported on first use: `crossbar_jax.plots.runs` and `.crossbars`
+# need matplotlib only, `.sweeps` also seaborn, which the main job does not load.
+_LAZY = {
+    "crossbar_figures": "crossbars",
+    "plot_activations": "crossbars",
+    "plot_conductances": "crossbars",
+    "plot_error": "crossbars",
+    "plot_final_conductances": "crossbars",
+    "plot_weights": "crossbars",
+    "plot_epoch_histogram": "runs",
+    "plot_kaplan_meier": "runs",
+    "plot_test_accuracy": "runs",
+    "run_figures": "runs",
+    "plot_epoch_quantiles": "sweeps",
+    "plot_rate_heatmap": "sweeps",
+    "plot_rate_line": "sweeps",
+    "plot_rate_vs_beta_k": "sweeps",
+    "sweep_figures": "sweeps",
+}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f"crossbar_jax.plots.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'crossbar_jax.plots' has no attribute {name!r}")
+
 
 __all__ = [
     "COLUMN_WIDTH",

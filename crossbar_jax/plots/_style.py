@@ -8,12 +8,12 @@ still show one with ``display(fig)``.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 import matplotlib as mpl
-import seaborn as sns
 from matplotlib.figure import Figure
 
 __all__ = [
@@ -24,6 +24,9 @@ __all__ = [
     "new_figure",
     "new_grid",
     "save_figure",
+    "figure_output",
+    "figure_file",
+    "FORMATS",
     "param_label",
     "param_scale",
     "no_data",
@@ -31,7 +34,92 @@ __all__ = [
 
 COLUMN_WIDTH = 3.4  # inches: one column of a two-column journal page
 PAGE_WIDTH = 7.0  # inches: the full page width
-DPI = 150
+DPI = 200  # png resolution: sharp in print at a column's width, a few hundred kB per figure
+FORMATS = ("png", "pdf", "svg")
+
+# Where the ``*_figures`` writers put their files: format, png dpi, and a callback per file
+# written (a progress count). Set with `figure_output`.
+_OUTPUT: ContextVar[tuple[str, int, Callable[[Path], None] | None]] = ContextVar(
+    "crossbar_jax_figure_output", default=("png", DPI, None)
+)
+
+# Seaborn's "ticks" style in its "paper" context (seaborn 0.13), written out so that the run
+# and crossbar figures look the same without importing seaborn, which costs about half a
+# second of the main job (only the sweep heatmap needs seaborn itself).
+_PAPER_TICKS = {
+    "figure.facecolor": "white",
+    "axes.labelcolor": ".15",
+    "xtick.direction": "out",
+    "ytick.direction": "out",
+    "xtick.color": ".15",
+    "ytick.color": ".15",
+    "axes.axisbelow": True,
+    "grid.linestyle": "-",
+    "text.color": ".15",
+    "font.family": ["sans-serif"],
+    "font.sans-serif": [
+        "Arial",
+        "DejaVu Sans",
+        "Liberation Sans",
+        "Bitstream Vera Sans",
+        "sans-serif",
+    ],
+    "lines.solid_capstyle": "round",
+    "patch.edgecolor": "w",
+    "patch.force_edgecolor": True,
+    "xtick.top": False,
+    "ytick.right": False,
+    "axes.grid": False,
+    "axes.facecolor": "white",
+    "axes.edgecolor": ".15",
+    "grid.color": ".8",
+    "axes.spines.left": True,
+    "axes.spines.bottom": True,
+    "axes.spines.right": True,
+    "axes.spines.top": True,
+    "xtick.bottom": True,
+    "ytick.left": True,
+    "axes.linewidth": 1.0,
+    "grid.linewidth": 0.8,
+    "lines.linewidth": 1.2,
+    "lines.markersize": 4.8,
+    "patch.linewidth": 0.8,
+    "xtick.major.width": 1.0,
+    "ytick.major.width": 1.0,
+    "xtick.minor.width": 0.8,
+    "ytick.minor.width": 0.8,
+    "xtick.major.size": 4.8,
+    "ytick.major.size": 4.8,
+    "xtick.minor.size": 3.2,
+    "ytick.minor.size": 3.2,
+    "font.size": 9.6,
+    "axes.labelsize": 9.6,
+    "axes.titlesize": 9.6,
+    "xtick.labelsize": 8.8,
+    "ytick.labelsize": 8.8,
+    "legend.fontsize": 8.8,
+    "legend.title_fontsize": 9.6,
+}
+
+# seaborn's "colorblind" palette
+COLORBLIND = (
+    "#0173b2",
+    "#de8f05",
+    "#029e73",
+    "#d55e00",
+    "#cc78bc",
+    "#ca9161",
+    "#fbafe4",
+    "#949494",
+    "#ece133",
+    "#56b4e9",
+)
+
+
+def colorblind(n: int) -> list[str]:
+    """`n` colours of the colorblind palette, repeating after ten (as seaborn's)."""
+    return [COLORBLIND[i % len(COLORBLIND)] for i in range(n)]
+
 
 _RC = {
     "axes.titlesize": 8.5,
@@ -43,14 +131,15 @@ _RC = {
     "figure.titlesize": 9,
     "axes.titleweight": "bold",
     "savefig.facecolor": "white",
+    "axes.formatter.useoffset": False,  # no "+4.5e-7" offsets: tick labels read as values
 }
 
 # Physical name and unit of each known parameter column, and the factor from SI to the unit
 # shown. Keys are the last components of the app's dotted column names.
 _PARAMS = {
     "beta": (r"$\beta$", r"A$^{-1}$", 1.0),
-    "k": ("K", "", 1.0),
-    "beta_k": (r"$\beta K$", r"A$^{-1}$", 1.0),
+    "k": ("k", "", 1.0),
+    "beta_k": (r"$\beta k$", r"A$^{-1}$", 1.0),
     "positive_target": (r"$t_+$", "", 1.0),
     "negative_target": (r"$t_-$", "", 1.0),
     "low": ("smallest shift", "nS", 1e9),
@@ -80,7 +169,7 @@ def param_scale(column: str) -> float:
 @contextmanager
 def style() -> Iterator[None]:
     """Seaborn's "ticks" style in the "paper" context, with slightly larger titles."""
-    with sns.axes_style("ticks"), sns.plotting_context("paper"), mpl.rc_context(_RC):
+    with mpl.rc_context({**_PAPER_TICKS, **_RC}):
         yield
 
 
@@ -102,11 +191,11 @@ def new_grid(width: float, height: float, nrows: int, ncols: int, **subplots) ->
     """
     fig = Figure(figsize=(width, height))
     margins = dict(
-        left=0.62 / width,
+        left=0.72 / width,
         right=1 - 0.12 / width,
         bottom=0.42 / height,
         top=1 - 0.62 / height,
-        hspace=0.5,
+        hspace=0.22,
         wspace=0.12,
     )
     axes = fig.subplots(
@@ -121,17 +210,45 @@ def grid_title(fig: Figure, text: str) -> None:
     fig.suptitle(text, y=1 - 0.1 / fig.get_figheight(), va="top")
 
 
-def save_figure(fig: Figure, path) -> Path:
-    """Write `fig` as a PNG at `DPI`, atomically (a temporary file, then `os.replace`)."""
+@contextmanager
+def figure_output(
+    fmt: str = "png", dpi: int = DPI, on_saved: Callable[[Path], None] | None = None
+) -> Iterator[None]:
+    """Within the block, the ``*_figures`` writers save `fmt` files (png, pdf or svg; png at
+    `dpi`) and call ``on_saved(path)`` after each file."""
+    if fmt not in FORMATS:
+        raise ValueError(f"format={fmt!r}: expected one of {list(FORMATS)}")
+    token = _OUTPUT.set((fmt, int(dpi), on_saved))
+    try:
+        yield
+    finally:
+        _OUTPUT.reset(token)
+
+
+def figure_file(fig_dir, name: str) -> Path:
+    """``fig_dir/name.<format>`` for the format of `figure_output` (default png)."""
+    return Path(fig_dir) / f"{name}.{_OUTPUT.get()[0]}"
+
+
+def save_figure(fig: Figure, path, *, dpi: int | None = None) -> Path:
+    """Write `fig` atomically (a temporary file, then `os.replace`), in the format of the
+    path's suffix (png, pdf, svg); png at `dpi` (default: that of `figure_output`, else `DPI`).
+    Vector formats keep their text as text (pdf: embedded TrueType fonts, svg: text elements)."""
     path = Path(path)
+    fmt = path.suffix.lstrip(".").lower() or "png"
+    _, default_dpi, on_saved = _OUTPUT.get()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    rc = {"pdf.fonttype": 42, "svg.fonttype": "none"}
     try:
-        fig.savefig(tmp, dpi=DPI, format="png")
+        with mpl.rc_context(rc):
+            fig.savefig(tmp, dpi=dpi or default_dpi, format=fmt)
         os.replace(tmp, path)
     finally:
         if tmp.exists():
             tmp.unlink()
+    if on_saved is not None:
+        on_saved(path)
     return path
 
 

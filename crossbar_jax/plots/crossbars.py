@@ -11,13 +11,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import seaborn as sns
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from crossbar_jax.history import History
 from crossbar_jax.plots._style import (
     PAGE_WIDTH,
+    colorblind,
+    figure_file,
     grid_title,
     new_figure,
     new_grid,
@@ -84,11 +85,14 @@ def plot_conductances(h: History, b: int = 0) -> Figure:
                     ms=1.8,
                 )
                 _mark_convergence(ax, h, b)
-                ax.set_title(f"row {r + 1}, {_column_name(c)}", fontsize=7, fontweight="normal")
+                # column names on the top row, row numbers on the left: a title per panel
+                # would repeat them (and costs a text layout each)
+                if r == 0:
+                    ax.set_title(_column_name(c), fontsize=7, fontweight="normal")
                 if r == rows - 1:
                     ax.set_xlabel("epoch")
                 if c == 0:
-                    ax.set_ylabel("G (µS)")
+                    ax.set_ylabel(f"row {r + 1}\nG (µS)")
         grid_title(fig, _title(h, b, "Device conductances"))
     return fig
 
@@ -106,12 +110,13 @@ def plot_weights(h: History, b: int = 0) -> Figure:
                 ax.axhline(0.0, color="0.7", lw=0.6)
                 ax.plot(epochs, w[:, r, m], color="0.15", lw=1.2, marker="o", ms=1.8)
                 _mark_convergence(ax, h, b)
-                ax.set_title(f"row {r + 1}, neuron {m + 1}", fontsize=7, fontweight="normal")
+                if r == 0:
+                    ax.set_title(f"neuron {m + 1}", fontsize=7, fontweight="normal")
                 if r == rows - 1:
                     ax.set_xlabel("epoch")
                 if m == 0:
-                    ax.set_ylabel("W = G+ - G- (µS)")
-        grid_title(fig, _title(h, b, "Synaptic weights"))
+                    ax.set_ylabel(f"row {r + 1}\nW (µS)")
+        grid_title(fig, _title(h, b, "Synaptic weights W = G+ - G-"))
     return fig
 
 
@@ -125,7 +130,7 @@ def plot_activations(h: History, b: int = 0) -> Figure:
     f = h.activations[b, : epochs.size]
     n_patterns, neurons = f.shape[1:]
     tp, tn = h.positive_target, h.negative_target
-    palette = sns.color_palette("colorblind", n_patterns)
+    palette = colorblind(n_patterns)
     with style():
         fig, axes = new_figure(PAGE_WIDTH, 2.8, ncols=neurons, sharey=True, squeeze=False)
         for m in range(neurons):
@@ -185,8 +190,9 @@ def plot_final_conductances(h: History, b: int = 0) -> Figure:
     g = h.final_conductances[b] * _MICRO
     rows, cols = g.shape
     with style():
-        fig = Figure(figsize=(PAGE_WIDTH / 2, 3.2))
-        ax = fig.add_axes((0.0, 0.04, 0.92, 0.92), projection="3d")
+        fig = Figure(figsize=(PAGE_WIDTH / 2, 3.4))
+        # the title takes the top 0.45 inch; the 3-D box sits below it
+        ax = fig.add_axes((0.0, 0.02, 0.92, 1 - 0.5 / 3.4), projection="3d")
         ax.set_box_aspect(None, zoom=0.88)
         # Matplotlib's depth sort of 3-D polygons misorders neighbouring bars; drawing them
         # one by one from the back (high row, low column at this view angle) does not.
@@ -212,9 +218,11 @@ def plot_final_conductances(h: History, b: int = 0) -> Figure:
         ax.set_zlabel("G (µS)")
         ax.view_init(elev=25, azim=-60)
         _, outcome = _span(h, b)
+        # two lines, a fixed 0.08 inch below the top: the outcome would not fit on one
         fig.suptitle(
-            f"Final conductances, crossbar {int(h.crossbar[b])} ({outcome})",
-            y=0.97,
+            f"Final conductances, crossbar {int(h.crossbar[b])}\n({outcome})",
+            y=1 - 0.08 / fig.get_figheight(),
+            va="top",
             fontsize=7.5,
             fontweight="bold",
         )
@@ -242,5 +250,5 @@ def crossbar_figures(out_dir, history: History) -> dict[str, Path]:
     for b, i in enumerate(np.asarray(history.crossbar)):
         for name, plot in _FIGURES.items():
             key = f"crossbar_{int(i)}_{name}"
-            out[key] = save_figure(plot(history, b), fig_dir / f"{key}.png")
+            out[key] = save_figure(plot(history, b), figure_file(fig_dir, key))
     return out

@@ -12,9 +12,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from crossbar_jax import stats
-from crossbar_jax.plots._style import COLUMN_WIDTH, new_figure, no_data, save_figure, style
+from crossbar_jax.plots._style import (
+    COLUMN_WIDTH,
+    figure_file,
+    new_figure,
+    no_data,
+    save_figure,
+    style,
+)
 
 __all__ = [
     "plot_epoch_histogram",
@@ -26,6 +34,7 @@ __all__ = [
 
 _CONVERGED = "#2a7ab0"
 _FAILED = "#c8553d"
+FEW_CONVERGED = 10  # below this, epoch quantiles are noise and are not drawn
 
 
 def _columns(results: pd.DataFrame, *names: str) -> list[np.ndarray]:
@@ -79,15 +88,31 @@ def plot_epoch_histogram(results: pd.DataFrame, *, epochs: int | None = None) ->
         if counts.max() / counts.min() > 50:
             ax.set_yscale("log")
             ax.set_ylabel("converged crossbars (log scale)")
-        q = stats.epoch_quantiles(epoch, converged)
-        ax.axvline(
-            q["p50"],
-            color="0.2",
-            ls="--",
-            lw=0.8,
-            label=f"median of converged: {q['p50']} (p10 {q['p10']}, p90 {q['p90']})",
-        )
-        ax.legend(loc="upper center", frameon=False)
+        else:
+            ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        n_conv = int(converged.sum())
+        if n_conv >= FEW_CONVERGED:
+            q = stats.epoch_quantiles(epoch, converged)
+            ax.axvline(
+                q["p50"],
+                color="0.2",
+                ls="--",
+                lw=0.8,
+                label=f"median of converged: {q['p50']} (p10 {q['p10']}, p90 {q['p90']})",
+            )
+            ax.legend(loc="upper center", frameon=False)
+        else:
+            ax.text(
+                0.5,
+                0.97,
+                f"only {n_conv} crossbar{'s' if n_conv > 1 else ''} converged: "
+                "too few for quantiles",
+                transform=ax.transAxes,
+                ha="center",
+                va="top",
+                fontsize=6.5,
+                color="0.25",
+            )
         ax.text(
             0.98,
             0.80,
@@ -181,6 +206,25 @@ def plot_test_accuracy(results: pd.DataFrame) -> Figure:
         ax.set_xlim(min(0.0, values.min()) - width, max(1.0, values.max()) + width)
         ax.legend(loc="upper right", frameon=False)
         ax.set_ylim(0, 1.2 * float(np.max(yes + no)))
+        n_conv, n = int(converged.sum()), int(converged.size)
+        if n_conv < max(FEW_CONVERGED, 0.01 * n):
+            # the converged bars would be invisible beside the others: say what they hold
+            note = (
+                "no crossbar converged"
+                if n_conv == 0
+                else f"only {n_conv:,} of {n:,} converged\n(too few to see); their mean\n"
+                f"test accuracy: {float(np.mean(acc[converged])):.3f}"
+            )
+            ax.text(
+                0.97,
+                0.62,
+                note,
+                transform=ax.transAxes,
+                ha="right",
+                va="top",
+                fontsize=6.5,
+                bbox={"boxstyle": "round", "fc": "white", "ec": "0.7"},
+            )
     return fig
 
 
@@ -198,4 +242,4 @@ def run_figures(out_dir, results: pd.DataFrame, *, epochs: int | None = None) ->
     }
     if "test_accuracy" in results.columns:
         made["test_accuracy"] = plot_test_accuracy(results)
-    return {name: save_figure(fig, fig_dir / f"{name}.png") for name, fig in made.items()}
+    return {name: save_figure(fig, figure_file(fig_dir, name)) for name, fig in made.items()}

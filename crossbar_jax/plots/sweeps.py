@@ -22,6 +22,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, NullLoca
 from crossbar_jax import stats
 from crossbar_jax.plots._style import (
     COLUMN_WIDTH,
+    figure_file,
     new_figure,
     no_data,
     param_label,
@@ -130,6 +131,18 @@ def _frac(v: float) -> str:
     return f"{v:.3f}" if v >= 0.001 else "<0.001"
 
 
+def _short(v: float) -> str:
+    """An interval end for a heatmap cell: `_frac` without the leading zero (".35", "<.001")."""
+    text = _frac(v)
+    return "1" if v >= 1 or text == "1.00" else text.replace("0.", ".", 1)
+
+
+def _cell_interval(lo: float, hi: float) -> str:
+    """ "[.35,.37]"; "[<.001]" when both ends round alike (the whole interval below 0.001)."""
+    a, b = _short(lo), _short(hi)
+    return f"[{a}]" if a == b else f"[{a},{b}]"
+
+
 def _log_x(ax, values) -> None:
     """Log x axis for values spanning a decade or more; labels on the decades only."""
     v = np.asarray(values, dtype=float)
@@ -144,6 +157,9 @@ def _log_x(ax, values) -> None:
         else:
             ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
             ax.xaxis.set_major_formatter(FuncFormatter(lambda t, _: _fmt(t)))
+    else:
+        # a linear axis: values as written ("6e6", "2e7"), never a "1e7" multiplier or offset
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda t, _: _fmt(t)))
 
 
 def _legend_below(fig, ax) -> None:
@@ -176,9 +192,8 @@ def plot_rate_heatmap(df: pd.DataFrame, x: str, y: str, *, subtitle: str = "") -
         r = rate.iat[i, j]
         if np.isfinite(r):
             ci = with_ci and np.isfinite(lo.iat[i, j])
-            text[i, j] = _frac(r) + (
-                f"\n[{_frac(lo.iat[i, j])},{_frac(hi.iat[i, j])}]" if ci else ""
-            )
+            interval = _cell_interval(lo.iat[i, j], hi.iat[i, j]) if ci else ""
+            text[i, j] = _frac(r) + (f"\n{interval}" if ci else "")
     width = min(7.0, max(COLUMN_WIDTH, 1.0 + 0.62 * nx))
     height = max(2.2, 0.8 + 0.42 * ny)
     with style():
@@ -242,9 +257,9 @@ def plot_rate_line(df: pd.DataFrame, x: str, *, hue: list[str] | None = None) ->
 def plot_rate_vs_beta_k(df: pd.DataFrame) -> Figure | None:
     """Convergence rate against beta*K, one line per target setting (and per shift range).
 
-    Outcomes depend on beta and K only through beta*K (currents are linear in K), so points
-    with different (beta, K) but equal products should agree within their intervals.
-    Returns None when the table has no beta column or neither beta nor K varies.
+    Outcomes depend on beta and k only through beta*k (currents are linear in k), so points
+    with different (beta, k) but equal products should agree within their intervals.
+    Returns None when the table has no beta column or neither beta nor k varies.
     """
     beta = find_column(df, "beta")
     k = find_column(df, "k")
@@ -278,9 +293,9 @@ def plot_rate_vs_beta_k(df: pd.DataFrame) -> Figure | None:
             )
         _log_x(ax, d["_bk"])
         ax.set_ylim(-0.02, 1.02)
-        ax.set_xlabel(r"$\beta K$ (A$^{-1}$)" if k else param_label(beta))
+        ax.set_xlabel(r"$\beta k$ (A$^{-1}$)" if k else param_label(beta))
         ax.set_ylabel("convergence rate")
-        ax.set_title(r"Convergence rate against $\beta K$ (95% CI)")
+        ax.set_title(r"Convergence rate against $\beta k$ (95% CI)")
         if len(groups) > 1:
             _legend_below(fig, ax)
     return fig
@@ -432,4 +447,4 @@ def sweep_figures(
         others = [c for c in varying if c != x]
         if len(_hue_groups(df, others)) <= MAX_GROUPS:
             made[f"epochs_vs_{_safe(x)}"] = plot_epoch_quantiles(df, x, hue=others)
-    return {name: save_figure(fig, fig_dir / f"{name}.png") for name, fig in made.items()}
+    return {name: save_figure(fig, figure_file(fig_dir, name)) for name, fig in made.items()}
