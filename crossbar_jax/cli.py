@@ -22,9 +22,9 @@ __all__ = ["aggregate_main", "app", "objective", "task"]
 
 log = logging.getLogger("crossbar_jax.app")
 
-# What Hydra writes into a job folder before the job starts; a folder holding only these
-# (and the sweep file in a sweep folder) holds no result.
-_HYDRA_FILES = {".hydra", "multirun.yaml"}
+# What Hydra (and the app's folder lock) write into a job folder before the job starts; a folder
+# holding only these (and the sweep file in a sweep folder) holds no result.
+_HYDRA_FILES = {".hydra", "multirun.yaml", ".lock"}
 
 
 def _hydra_only(folder: Path) -> bool:
@@ -109,6 +109,9 @@ def app(argv: list[str] | None = None) -> None:
     """``crossbar-jax [OVERRIDES...]``: run the study (``-m`` for a sweep, ``--help``)."""
     import hydra
 
+    from crossbar_jax.config import register_configs
+
+    register_configs()  # the schema conf/config.yaml names first, and the folder resolvers
     try:
         path = conf_dir()
     except ResourceError as exc:

@@ -131,6 +131,8 @@ def load_curve(
     try:
         return _load(path, column, sep, skiprows, header)
     except CurveError as exc:
+        if sep is not None and (not isinstance(sep, str) or not sep):
+            raise  # a separator that cannot split lines: the message says so, no layout hint
         hint = layout_hint(path, column=column, sep=sep, skiprows=skiprows, keys=keys)
         if not hint:
             raise

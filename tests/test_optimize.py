@@ -68,7 +68,7 @@ def _fake_search(root: Path, rates: list[float], nums: list[int]) -> pd.DataFram
             "converged": k,
             "convergence_rate": k / n,
             "convergence_rate_ci95": [k / n - 0.03, k / n + 0.03],
-            "job": {"num": num},
+            "job": {"num": num, "overrides": [f"training.beta={i + 1}e7"]},
         }
         (job / "summary.json").write_text(json.dumps(summary))
         conv = np.arange(n) < k  # a results table the summary agrees with (resume checks it)

@@ -212,11 +212,11 @@ def test_aggregate_names_every_bad_job_folder(two_jobs, damage, why, capsys):
         import aggregate as cli
     finally:
         sys.path.pop(0)
-    assert cli.main([str(two_jobs)]) == 1
+    assert cli.aggregate_main([str(two_jobs)]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "b: " in err and "--skip-bad" in err
     assert not (two_jobs / "sweep.csv").exists()  # nothing written from a partial sweep
-    assert cli.main([str(two_jobs), "--skip-bad"]) == 0
+    assert cli.aggregate_main([str(two_jobs), "--skip-bad"]) == 0
     assert "warning: skipped b" in capsys.readouterr().err
     assert len(pd.read_csv(two_jobs / "sweep.csv")) == 1
 
@@ -519,12 +519,12 @@ def test_cli_errors_are_one_line_without_traceback(tmp_path):
 
 
 def test_a_full_disk_while_drawing_names_the_figures_folder(small, tmp_path, monkeypatch):
-    import crossbar_jax.report as report
+    import crossbar_jax.plots.runs as runs
 
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))  # matplotlib names no file
 
-    monkeypatch.setattr(report, "make_run_outputs", full)
+    monkeypatch.setattr(runs, "run_figures", full)
     with pytest.raises(OutputError, match=r"cannot write .*figures: No space left on device"):
         run_study(small("report.figures=true"), tmp_path)
     assert not (tmp_path / SUMMARY).exists()  # not taken as complete: redone on the rerun
