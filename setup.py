@@ -3,7 +3,7 @@
 The repository keeps them at the top level (conf/, data/), where users and docs find them.
 A regular (non-editable) install copies them to crossbar_jax/_conf and crossbar_jax/_data in
 the build, so the console scripts work from any folder; an editable install uses the
-checkout's folders in place (crossbar_jax.resources), so nothing is copied into the source.
+checkout's folders in place (crossbar_jax.app.resources), so nothing is copied into the source.
 Everything else is configured in pyproject.toml.
 """
 
@@ -21,7 +21,7 @@ class BuildWithConf(build_py):
     def run(self):
         super().run()
         if getattr(self, "editable_mode", False):
-            return  # crossbar_jax.resources finds the checkout's conf/ and data/
+            return  # crossbar_jax.app.resources finds the checkout's conf/ and data/
         target = Path(self.build_lib) / "crossbar_jax"
         shutil.copytree(
             ROOT / "conf", target / "_conf", dirs_exist_ok=True,

@@ -25,11 +25,11 @@ __version__ = "0.1.0"
 # The study app's layer (Hydra configs, output files, sweeps) pulls in hydra and pandas; it is
 # imported on first use so that `import crossbar_jax` stays as light as the engine.
 _APP = {
-    "ConfigError": "crossbar_jax.config",
-    "StudyConfig": "crossbar_jax.config",
-    "validate_config": "crossbar_jax.config",
-    "run_study": "crossbar_jax.study",
-    "aggregate": "crossbar_jax.sweep",
+    "ConfigError": "crossbar_jax.app.config",
+    "StudyConfig": "crossbar_jax.app.config",
+    "validate_config": "crossbar_jax.app.config",
+    "run_study": "crossbar_jax.app.study",
+    "aggregate": "crossbar_jax.app.sweep",
 }
 
 

@@ -20,6 +20,7 @@ from crossbar_jax.nonideal import NonIdeal, check_nonideal
 from crossbar_jax.runner import DEFAULT_CHUNK, Source
 from crossbar_jax.validation import (
     check_positive_int,
+    check_seed,
     check_train_args,
     check_train_params,
     resolve_dtype,
@@ -69,7 +70,7 @@ def check_shifts(shifts, rows: int, cols: int) -> np.ndarray:
     return s
 
 
-def _given(shifts, curve, patterns, labels, nonideal, prm_kw, dtype, seed, pad_to=None):
+def given_source(shifts, curve, patterns, labels, nonideal, prm_kw, dtype, seed, pad_to=None):
     """Validate, then (model, curves, source, batch) for crossbars with given shifts.
 
     `pad_to`: repeat the last crossbar up to this many (one executable for any batch).
@@ -148,7 +149,7 @@ def train(
         chunk_size = check_positive_int(chunk_size, "chunk_size")
     prm = dict(beta=beta, positive_target=positive_target, negative_target=negative_target, k=k,
                epochs=epochs, v0=v0, v1=v1)  # fmt: skip
-    model, curves, src, b = _given(shifts, curve, patterns, labels, None, prm, dtype, 0)
+    model, curves, src, b = given_source(shifts, curve, patterns, labels, None, prm, dtype, 0)
     out, _, _ = runner.run(
         model, curves, src, b, chunk_size=chunk_size, progress=progress, history=True, full=True
     )
@@ -169,8 +170,6 @@ def train_nonideal(
     """
     import inspect
 
-    from crossbar_jax.montecarlo import _check_seed
-
     sig = inspect.signature(train).parameters
     unknown = sorted(set(kwargs) - set(sig) - {"shifts"})
     if unknown:
@@ -183,8 +182,8 @@ def train_nonideal(
     prm = {n: kw[n] for n in ("beta", "positive_target", "negative_target", "k", "epochs", "v0",
                               "v1")}  # fmt: skip
     ni = NonIdeal() if nonideal is None else nonideal
-    model, curves, src, b = _given(
-        shifts, kw["curve"], kw["patterns"], kw["labels"], ni, prm, kw["dtype"], _check_seed(seed)
+    model, curves, src, b = given_source(
+        shifts, kw["curve"], kw["patterns"], kw["labels"], ni, prm, kw["dtype"], check_seed(seed)
     )
     out, _, _ = runner.run(model, curves, src, b, full=True)
     shape = out["pulses"].shape

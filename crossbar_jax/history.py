@@ -30,13 +30,14 @@ import numpy as np
 from crossbar_jax import runner
 from crossbar_jax.curve import validate_curve
 from crossbar_jax.datasets import FOUR_BIT
-from crossbar_jax.engine import _given
+from crossbar_jax.engine import given_source
 from crossbar_jax.model import make_curves, make_model, make_point
 from crossbar_jax.nonideal import check_nonideal
 from crossbar_jax.runner import Source
 from crossbar_jax.validation import (
     check_positive_int,
     check_run_args,
+    check_seed,
     check_shift_params,
     check_train_params,
     resolve_dtype,
@@ -165,7 +166,7 @@ def record_history(
         raise ValueError(f"crossbar: expected {b} indices, got shape {idx.shape}")
     prm = dict(beta=beta, positive_target=positive_target, negative_target=negative_target,
                k=k, epochs=epochs, v0=v0, v1=v1)  # fmt: skip
-    model, curves, src, _ = _given(shifts, curve, patterns, labels, None, prm, dtype, 0,
+    model, curves, src, _ = given_source(shifts, curve, patterns, labels, None, prm, dtype, 0,
                                    pad_to=MAX_HISTORY_BATCH)  # fmt: skip
     return _record(model, curves, src, b, idx, check_train_params(**prm))
 
@@ -182,7 +183,7 @@ def record_run_history(seed: int, crossbars, *, max_epochs: int | None = None, *
     s = ceil(epochs / max_epochs) are recorded (``History.epoch_numbers``), the others run on
     the device unrecorded, so outcomes and final states stay exact; None keeps every epoch.
     """
-    from crossbar_jax.montecarlo import _check_seed, check_shift_map, keywords
+    from crossbar_jax.montecarlo import check_shift_map, keywords
 
     kw = keywords(kwargs, "record_run_history")
     dt = resolve_dtype(kw["dtype"])
@@ -209,7 +210,7 @@ def record_run_history(seed: int, crossbars, *, max_epochs: int | None = None, *
         point.update(c2c_std=ni.c2c_std, read_noise=ni.read_noise, stuck_fraction=ni.stuck_fraction)
     padded = np.concatenate([idx, np.full(MAX_HISTORY_BATCH - idx.size, idx[-1])])
     src = Source(
-        seed=np.uint32(_check_seed(seed)),
+        seed=np.uint32(check_seed(seed)),
         per_point=np.uint32(MAX_HISTORY_BATCH),
         table=make_point(dt, **{k_: np.asarray([v]) for k_, v in point.items()}),
         shift_map=jnp.asarray(smap if smap is not None else np.zeros(shape), dt),

@@ -61,7 +61,7 @@ import numpy as np
 
 from crossbar_jax.evaluate import UNDECIDED
 from crossbar_jax.forward import activations, column_currents, logic_currents
-from crossbar_jax.validation import _number
+from crossbar_jax.validation import as_number
 
 __all__ = [
     "STUCK_LEVELS",
@@ -185,14 +185,14 @@ def check_nonideal(nonideal: NonIdeal | None, curve_length: int, names=None) -> 
     name = (names or {}).get
     out = {}
     for key in ("c2c_std", "read_noise"):
-        x = _number(getattr(ni, key), name(key, key))
+        x = as_number(getattr(ni, key), name(key, key))
         if not math.isfinite(x) or x < 0:
             unit = " (siemens)" if key == "c2c_std" else " (relative standard deviation)"
             raise ValueError(
                 f"{name(key, key)}={getattr(ni, key)!r}: must be finite and >= 0{unit}"
             )
         out[key] = x
-    frac = _number(ni.stuck_fraction, name("stuck_fraction", "stuck_fraction"))
+    frac = as_number(ni.stuck_fraction, name("stuck_fraction", "stuck_fraction"))
     if not 0.0 <= frac <= 1.0:
         raise ValueError(
             f"{name('stuck_fraction', 'stuck_fraction')}={ni.stuck_fraction!r}: must lie in "

@@ -34,7 +34,7 @@ def _name(names: Mapping[str, str] | None, key: str) -> str:
     return (names or {}).get(key, key)
 
 
-def _number(value, key: str) -> float:
+def as_number(value, key: str) -> float:
     try:
         x = float(value)
     except (TypeError, ValueError):
@@ -72,12 +72,12 @@ def check_train_params(
     """
     out = {}
     for key, value in (("beta", beta), ("k", k)):
-        x = _number(value, _name(names, key))
+        x = as_number(value, _name(names, key))
         if not math.isfinite(x) or x <= 0:
             raise ValueError(f"{_name(names, key)}={value!r}: must be finite and > 0")
         out[key] = x
     for key, value in (("positive_target", positive_target), ("negative_target", negative_target)):
-        x = _number(value, _name(names, key))
+        x = as_number(value, _name(names, key))
         if not (-1.0 < x < 1.0):
             raise ValueError(
                 f"{_name(names, key)}={value!r}: must lie strictly inside (-1, 1), "
@@ -90,7 +90,7 @@ def check_train_params(
             f"{_name(names, 'positive_target')}={positive_target!r}"
         )
     for key, value in (("v0", v0), ("v1", v1)):
-        x = _number(value, _name(names, key))
+        x = as_number(value, _name(names, key))
         if not math.isfinite(x):
             raise ValueError(f"{_name(names, key)}={value!r}: must be a finite voltage (volts)")
         out[key] = x
@@ -106,9 +106,9 @@ def check_train_params(
 
 def check_shift_params(*, low, high, division_factor, names: Mapping[str, str] | None = None):
     """Validate the lognormal min-max shift range: 0 < low < high (siemens), division_factor > 0."""
-    lo = _number(low, _name(names, "low"))
-    hi = _number(high, _name(names, "high"))
-    df = _number(division_factor, _name(names, "division_factor"))
+    lo = as_number(low, _name(names, "low"))
+    hi = as_number(high, _name(names, "high"))
+    df = as_number(division_factor, _name(names, "division_factor"))
     if not math.isfinite(lo) or lo <= 0:
         raise ValueError(f"{_name(names, 'low')}={low!r}: must be finite and > 0 (siemens)")
     if not math.isfinite(hi) or hi <= lo:

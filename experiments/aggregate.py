@@ -2,15 +2,15 @@
 
     python experiments/aggregate.py multirun/beta_k_grid
 
-The same as the installed command ``crossbar-jax-aggregate`` (`crossbar_jax.cli`): one row
-per complete job, the swept parameters first; see `crossbar_jax.sweep.aggregate`.
+The same as the installed command ``crossbar-jax-aggregate`` (`crossbar_jax.app.cli`): one row
+per complete job, the swept parameters first; see `crossbar_jax.app.sweep.aggregate`.
 """
 
 from __future__ import annotations
 
 import sys
 
-from crossbar_jax.cli import aggregate_main
+from crossbar_jax.app.cli import aggregate_main
 
 if __name__ == "__main__":
     sys.exit(aggregate_main())

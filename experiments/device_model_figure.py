@@ -12,8 +12,8 @@ import argparse
 from pathlib import Path
 
 from crossbar_jax.curve import load_curve
-from crossbar_jax.plots._style import save_figure
 from crossbar_jax.plots.nonideal import plot_device_model
+from crossbar_jax.plots.style import save_figure
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-APP = [sys.executable, "-c", "from crossbar_jax.cli import app; app()"]
+APP = [sys.executable, "-c", "from crossbar_jax.app.cli import app; app()"]
 
 
 def _cpu() -> float:

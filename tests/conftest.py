@@ -40,7 +40,7 @@ def compose_cfg():
     """Compose the app's Hydra config (conf/config.yaml) with overrides, as the app would."""
     from hydra import compose, initialize_config_dir
 
-    import crossbar_jax.config  # noqa: F401  registers the schema, as the app does
+    import crossbar_jax.app.config  # noqa: F401  registers the schema, as the app does
 
     def _compose(*overrides: str, return_hydra_config: bool = False):
         # Figures take seconds per job; tests that want them say report.figures=true.

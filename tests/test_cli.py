@@ -14,15 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from crossbar_jax.cli import discard_unused_job_dir
-from crossbar_jax.config import default_curve_path, sweep_dirname
-from crossbar_jax.resources import conf_dir, data_dir
+from crossbar_jax.app.cli import discard_unused_job_dir
+from crossbar_jax.app.config import default_curve_path, sweep_dirname
+from crossbar_jax.app.resources import conf_dir, data_dir
 
 REPO = Path(__file__).resolve().parents[1]
 ENTRY = {
-    "crossbar-jax": "from crossbar_jax.cli import app; app()",
-    "crossbar-jax-aggregate": "from crossbar_jax.cli import aggregate_app; aggregate_app()",
-    "crossbar-jax-fit": "from crossbar_jax.fit_app import fit_app; fit_app()",
+    "crossbar-jax": "from crossbar_jax.app.cli import app; app()",
+    "crossbar-jax-aggregate": "from crossbar_jax.app.cli import aggregate_app; aggregate_app()",
+    "crossbar-jax-fit": "from crossbar_jax.app.fit_app import fit_app; fit_app()",
 }
 
 

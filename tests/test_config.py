@@ -10,23 +10,23 @@ from hydra.errors import HydraException
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+import crossbar_jax.app.study as study
 import crossbar_jax.montecarlo as montecarlo
-import crossbar_jax.study as study
-from crossbar_jax.config import (
+from crossbar_jax.app.config import (
     ConfigError,
     StudyConfig,
     default_curve_path,
     job_dirname,
     validate_config,
 )
-from crossbar_jax.study import run_study
+from crossbar_jax.app.study import run_study
 
 REPO = Path(__file__).resolve().parents[1]
 EXPERIMENTS = sorted(p.stem for p in (REPO / "conf" / "experiment").glob("*.yaml"))
 
 
 def test_yaml_defaults_equal_the_schema_defaults(compose_cfg):
-    """conf/*.yaml and crossbar_jax.config.StudyConfig state the same defaults (ALGORITHM.md)."""
+    """conf/*.yaml and crossbar_jax.app.config.StudyConfig state the same defaults."""
     cfg = OmegaConf.to_container(compose_cfg("report.figures=true"), resolve=True)
     assert cfg == asdict(StudyConfig())
     assert cfg["training"] == {
@@ -297,7 +297,7 @@ def test_unknown_curve_column(compose_cfg, tmp_path, no_simulation):
 
 
 def test_missing_shipped_curve_is_a_clear_error(compose_cfg, tmp_path, no_simulation, monkeypatch):
-    import crossbar_jax.config as config
+    import crossbar_jax.app.config as config
 
     monkeypatch.setattr(config, "default_curve_path", lambda: tmp_path / "gone.csv")
     msg = _assert_rejected(compose_cfg(), tmp_path, "device.curve", "null")

@@ -7,7 +7,7 @@ import logging
 import numpy as np
 import pytest
 
-from crossbar_jax.config import ConfigError, validate_config
+from crossbar_jax.app.config import ConfigError, validate_config
 from crossbar_jax.curve import CurveError, layout_hint, load_curve, unit_warning
 
 G = [float(4.5e-7 + 1e-9 * np.log1p(i)) for i in range(51)]  # plausible, in siemens
@@ -56,7 +56,7 @@ def test_semicolon_file_names_device_curve_sep_and_accepts_its_name(compose_cfg,
 def test_a_curve_in_nanosiemens_warns(compose_cfg, tmp_path, caplog):
     path = tmp_path / "ns.csv"
     path.write_text("Conductance(nS)\n" + "".join(f"{g * 1e9!r}\n" for g in G))
-    with caplog.at_level(logging.WARNING, logger="crossbar_jax.config"):
+    with caplog.at_level(logging.WARNING, logger="crossbar_jax.app.config"):
         spec = validate_config(compose_cfg(f"device.curve={path}"))
     assert spec.curve.size == 51  # a warning, not an error: the user may mean it
     (record,) = [r for r in caplog.records if "implausible in siemens" in r.getMessage()]
@@ -64,7 +64,7 @@ def test_a_curve_in_nanosiemens_warns(compose_cfg, tmp_path, caplog):
 
 
 def test_the_shipped_curve_and_plausible_curves_do_not_warn(compose_cfg, caplog):
-    with caplog.at_level(logging.WARNING, logger="crossbar_jax.config"):
+    with caplog.at_level(logging.WARNING, logger="crossbar_jax.app.config"):
         validate_config(compose_cfg())
     assert not caplog.records
     assert unit_warning(np.array(G), "g") is None

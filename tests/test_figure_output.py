@@ -10,13 +10,13 @@ import pandas as pd
 import pytest
 
 import crossbar_jax as cj
-from crossbar_jax.config import ConfigError, validate_config
+from crossbar_jax.app.config import ConfigError, validate_config
+from crossbar_jax.app.study import run_study
 from crossbar_jax.history import record_history
 from crossbar_jax.plots import crossbars as xf
 from crossbar_jax.plots import runs as rf
 from crossbar_jax.plots import sweeps as sf
-from crossbar_jax.plots._style import figure_output, param_label
-from crossbar_jax.study import run_study
+from crossbar_jax.plots.style import figure_output, param_label
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL = ("mc.n_crossbars=256", "mc.progress=false", "training.beta=2e7")
@@ -190,7 +190,7 @@ def test_point_figures_are_opt_in(compose_cfg, tmp_path):
 
 
 def test_report_and_summary_flag_quantiles_of_a_few_crossbars():
-    from crossbar_jax.report import _quantile_text
+    from crossbar_jax.app.report import _quantile_text
 
     assert _quantile_text({"p10": 2, "p50": 3, "p90": 3}, 3).endswith(
         "(only 3 converged: too few to trust)"

@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 from crossbar_jax import montecarlo
-from crossbar_jax.config import ConfigError
-from crossbar_jax.outputs import RESULTS, SUMMARY
-from crossbar_jax.study import grid_points, run_study
+from crossbar_jax.app.config import ConfigError
+from crossbar_jax.app.outputs import RESULTS, SUMMARY
+from crossbar_jax.app.study import grid_points, run_study
 
 # 256 crossbars: the chunk shape of test_study's jobs, so the single-point executable is shared
 GRID = ("mc.n_crossbars=256", "mc.progress=false", "grid.beta=[6e6,2e7]", "grid.k=[10,30]")
@@ -28,7 +28,7 @@ NAMES = [
 def grid_job(tmp_path_factory):
     from hydra import compose, initialize_config_dir
 
-    import crossbar_jax.config  # noqa: F401
+    import crossbar_jax.app.config  # noqa: F401
 
     conf = Path(__file__).resolve().parents[1] / "conf"
     with initialize_config_dir(config_dir=str(conf), version_base="1.3"):

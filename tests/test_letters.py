@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 
 import crossbar_jax as cj
-from crossbar_jax.config import validate_config
+from crossbar_jax.app.config import validate_config
+from crossbar_jax.app.outputs import RESULTS, SUMMARY
+from crossbar_jax.app.study import run_study
 from crossbar_jax.datasets import LETTER_PIXELS, letters_dataset
-from crossbar_jax.outputs import RESULTS, SUMMARY
-from crossbar_jax.study import run_study
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import crossbar_jax.study as study
-from crossbar_jax.config import ConfigError, validate_config
-from crossbar_jax.outputs import RESULTS, SUMMARY
-from crossbar_jax.study import config_hash, run_study
+import crossbar_jax.app.study as study
+from crossbar_jax.app.config import ConfigError, validate_config
+from crossbar_jax.app.outputs import RESULTS, SUMMARY
+from crossbar_jax.app.study import config_hash, run_study
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL = ("mc.n_crossbars=400", "mc.progress=false", "training.beta=2e7", "device.k=30")

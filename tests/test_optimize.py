@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crossbar_jax.search import best_trial, is_search, make_search_outputs, search_history
-from crossbar_jax.sweep import aggregate
+from crossbar_jax.app.search import best_trial, is_search, make_search_outputs, search_history
+from crossbar_jax.app.sweep import aggregate
 
 REPO = Path(__file__).resolve().parents[1]
 APP = REPO / "experiments" / "convergence.py"

@@ -12,11 +12,11 @@ import pytest
 
 import crossbar_jax as cj
 from crossbar_jax import stats
+from crossbar_jax.app.report import make_run_outputs, make_sweep_outputs
 from crossbar_jax.history import record_history
 from crossbar_jax.plots import crossbars as xf
 from crossbar_jax.plots import runs as rf
 from crossbar_jax.plots import sweeps as sf
-from crossbar_jax.report import make_run_outputs, make_sweep_outputs
 
 REPO = Path(__file__).resolve().parents[1]
 E = 50

@@ -27,11 +27,11 @@ import pandas as pd
 import pytest
 
 import crossbar_jax as cj
-from crossbar_jax.config import ConfigError
-from crossbar_jax.errors import OutputFolderCheck, exit_on_error
-from crossbar_jax.outputs import LOCK, RESULTS, SUMMARY, FolderLocked, OutputError, folder_lock
-from crossbar_jax.study import ResultsError, check_results, run_study
-from crossbar_jax.sweep import BadJobsError, aggregate
+from crossbar_jax.app.config import ConfigError
+from crossbar_jax.app.errors import OutputFolderCheck, exit_on_error
+from crossbar_jax.app.outputs import LOCK, RESULTS, SUMMARY, FolderLocked, OutputError, folder_lock
+from crossbar_jax.app.study import ResultsError, check_results, run_study
+from crossbar_jax.app.sweep import BadJobsError, aggregate
 
 REPO = Path(__file__).resolve().parents[1]
 CURVE = REPO / "data" / "lsmo_gaq3_model.csv"
@@ -118,7 +118,7 @@ def test_grid_values_that_print_alike_get_folders_of_their_own(small, tmp_path):
     sweep = pd.read_csv(tmp_path / "sweep.csv")
     assert sorted(sweep["training.beta"]) == [10000001.0, 10000002.0]
     # values exact in %g keep the folder names a multirun gives
-    from crossbar_jax.study import _point_name
+    from crossbar_jax.app.study import _point_name
 
     assert (
         _point_name({"device.k": 10.0, "training.beta": 6e6}) == "device.k=10,training.beta=6e+06"
@@ -138,7 +138,7 @@ def test_a_second_run_into_a_locked_folder_refuses_and_writes_nothing(small, tmp
     with folder_lock(tmp_path):
         # another process: the lock is an flock on a separate open file
         code = (
-            "import sys; from crossbar_jax.outputs import folder_lock\n"
+            "import sys; from crossbar_jax.app.outputs import folder_lock\n"
             f"try:\n  folder_lock({str(tmp_path)!r}).__enter__()\n"
             "except Exception as e: print(type(e).__name__, e); sys.exit(3)\n"
         )
@@ -151,12 +151,12 @@ def test_a_second_run_into_a_locked_folder_refuses_and_writes_nothing(small, tmp
 
 
 def test_run_study_refuses_a_folder_another_run_holds(small, tmp_path, monkeypatch):
-    import crossbar_jax.outputs as outputs
+    import crossbar_jax.app.outputs as outputs
 
     def held(folder):
         raise FolderLocked(f"{folder}: another run (pid 1 on host) is writing into this folder")
 
-    monkeypatch.setattr("crossbar_jax.study.folder_lock", held)
+    monkeypatch.setattr("crossbar_jax.app.study.folder_lock", held)
     with pytest.raises(FolderLocked, match="another run"):
         run_study(small(), tmp_path)
     assert not (tmp_path / SUMMARY).exists() and not (tmp_path / RESULTS).exists()
@@ -170,7 +170,7 @@ def test_the_hydra_callback_locks_the_run_folder_before_hydra_writes(tmp_path):
     first = OutputFolderCheck()
     first.on_run_start(cfg)
     code = (
-        "from omegaconf import OmegaConf; from crossbar_jax.errors import OutputFolderCheck\n"
+        "from omegaconf import OmegaConf; from crossbar_jax.app.errors import OutputFolderCheck\n"
         f"OutputFolderCheck().on_run_start(OmegaConf.create({OmegaConf.to_container(cfg)!r}))\n"
     )
     other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
@@ -262,7 +262,7 @@ def test_negative_conductances_are_refused_in_maps_curves_and_ranges(small, tmp_
 
 
 def test_results_with_nan_write_no_rate(small, tmp_path, monkeypatch):
-    import crossbar_jax.study as study
+    import crossbar_jax.app.study as study
 
     real = study._simulate
 
@@ -531,7 +531,7 @@ def test_a_full_disk_while_drawing_names_the_figures_folder(small, tmp_path, mon
 
 
 def test_report_crossbars_are_checked_before_the_training(small, tmp_path, monkeypatch):
-    import crossbar_jax.study as study
+    import crossbar_jax.app.study as study
 
     monkeypatch.setattr(study, "_simulate", lambda spec: pytest.fail("trained"))
     for bad in ("[256]", "[-1]", f"[{','.join(map(str, range(65)))}]"):

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from crossbar_jax import slurm
-from crossbar_jax.slurm import Partition, request_problems
+from crossbar_jax.app import slurm
+from crossbar_jax.app.slurm import Partition, request_problems
 
 REPO = Path(__file__).resolve().parents[1]
 NODE = Partition("debug", nodes=1, max_cpus=2, max_mem_mb=22899, max_gpus=0,

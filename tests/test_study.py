@@ -12,10 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import crossbar_jax.outputs as outputs
-from crossbar_jax.outputs import RESULTS, SUMMARY, atomic_write
-from crossbar_jax.study import run_study
-from crossbar_jax.sweep import BadJobsError, aggregate, write_sweep
+import crossbar_jax.app.outputs as outputs
+from crossbar_jax.app.outputs import RESULTS, SUMMARY, atomic_write
+from crossbar_jax.app.study import run_study
+from crossbar_jax.app.sweep import BadJobsError, aggregate, write_sweep
 
 N = 256  # one chunk shape for every small run here, so the executable compiles once
 SMALL = ("mc.n_crossbars=256", "mc.progress=false", "training.beta=2e7")
@@ -38,7 +38,7 @@ def small_job(tmp_path_factory):
 
     from hydra import compose, initialize_config_dir
 
-    import crossbar_jax.config  # noqa: F401
+    import crossbar_jax.app.config  # noqa: F401
 
     conf = Path(__file__).resolve().parents[1] / "conf"
     with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
@@ -166,7 +166,7 @@ def test_rerun_skips_a_complete_job_and_touches_nothing(compose_cfg, small_job, 
 
 
 def test_the_curve_is_hashed_by_content_not_by_path(compose_cfg, tmp_path, capsys):
-    from crossbar_jax.config import default_curve_path
+    from crossbar_jax.app.config import default_curve_path
 
     copy = tmp_path / "elsewhere" / "curve.csv"
     copy.parent.mkdir()

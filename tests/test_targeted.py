@@ -9,13 +9,13 @@ import pandas as pd
 import pytest
 
 import crossbar_jax as cj
-from crossbar_jax.config import ConfigError, default_curve_path
+from crossbar_jax.app.config import ConfigError, default_curve_path
+from crossbar_jax.app.outputs import RESULTS, SUMMARY
+from crossbar_jax.app.sampling import STOP_CAP, STOP_TARGET, halfwidth, run_targeted
+from crossbar_jax.app.study import run_study
 from crossbar_jax.montecarlo import run_monte_carlo_nonideal
 from crossbar_jax.nonideal import NonIdeal
-from crossbar_jax.outputs import RESULTS, SUMMARY
-from crossbar_jax.sampling import STOP_CAP, STOP_TARGET, halfwidth, run_targeted
 from crossbar_jax.stats import summarize, wilson_interval, zero_rate_upper_bound
-from crossbar_jax.study import run_study
 
 FIELDS = ("crossbar", "converged", "epoch", "final_error", "test_accuracy")
 
@@ -148,7 +148,7 @@ def test_targeted_run_at_its_cap_and_a_zero_rate(compose_cfg, tmp_path):
     assert s["sampling"]["stopped_by"] == STOP_CAP and s["sampling"]["batches"] == 3
     assert s["converged"] == 0
     assert s["convergence_rate_upper95"] == pytest.approx(1 - 0.05 ** (1 / 600))
-    from crossbar_jax.study import format_summary
+    from crossbar_jax.app.study import format_summary
 
     text = format_summary(s)
     assert "cap mc.max_crossbars=600 reached first" in text and "one-sided 95%" in text
@@ -175,7 +175,7 @@ def test_bad_targeted_settings_name_the_key(compose_cfg, tmp_path, overrides, me
 
 def test_fixed_size_study_keeps_its_config_hash(compose_cfg):
     """A study without a target has no new keys in its params (old folders still resume)."""
-    from crossbar_jax.config import validate_config
+    from crossbar_jax.app.config import validate_config
 
     mc = validate_config(compose_cfg("mc.n_crossbars=10")).params["mc"]
     assert set(mc) == {"n_crossbars", "seed", "chunk_size", "precision"}

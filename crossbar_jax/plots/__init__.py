@@ -8,7 +8,7 @@ Every ``plot_*`` returns a `matplotlib.figure.Figure` (no pyplot state); the ``*
 functions write PNGs under ``<out_dir>/figures`` and return ``{name: path}``.
 """
 
-from crossbar_jax.plots._style import COLUMN_WIDTH, DPI, PAGE_WIDTH, param_label, save_figure
+from crossbar_jax.plots.style import COLUMN_WIDTH, DPI, PAGE_WIDTH, param_label, save_figure
 
 # The figure functions are imported on first use: `crossbar_jax.plots.runs` and `.crossbars`
 # need matplotlib only, `.sweeps` also seaborn, which the main job does not load.

@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from crossbar_jax.history import History
-from crossbar_jax.plots._style import (
+from crossbar_jax.plots.style import (
     PAGE_WIDTH,
     colorblind,
     figure_file,

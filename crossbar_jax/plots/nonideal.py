@@ -14,7 +14,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from crossbar_jax.nonideal import DeviceState, NonIdeal, apply_update, device_conductances
-from crossbar_jax.plots._style import PAGE_WIDTH, new_figure, style
+from crossbar_jax.plots.style import PAGE_WIDTH, new_figure, style
 
 __all__ = ["device_trajectory", "plot_device_model", "plot_nonideality_ranking"]
 

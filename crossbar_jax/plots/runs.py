@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from crossbar_jax import stats
-from crossbar_jax.plots._style import (
+from crossbar_jax.plots.style import (
     COLUMN_WIDTH,
     figure_file,
     new_figure,

@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, NullLocator
 
 from crossbar_jax import stats
-from crossbar_jax.plots._style import (
+from crossbar_jax.plots.style import (
     COLUMN_WIDTH,
     figure_file,
     new_figure,

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from crossbar_jax.outputs import RESULTS, SUMMARY, write_csv, write_parquet
-from crossbar_jax.study import _NOT_HASHED, check_results, flatten
+from crossbar_jax.app.jobs import NOT_HASHED, check_results, flatten
+from crossbar_jax.app.outputs import RESULTS, SUMMARY, write_csv, write_parquet
 
 __all__ = [
     "BadJobsError",
@@ -118,7 +118,7 @@ def _check_not_mixed(root: Path, found: list) -> None:
     frame = pd.DataFrame([row for _, _, row, _ in found])
     problems = []
     for column in frame.columns:
-        if column in STAT_COLUMNS or column == "config_hash" or column in _NOT_HASHED:
+        if column in STAT_COLUMNS or column == "config_hash" or column in NOT_HASHED:
             continue
         values = frame[column].astype(str)
         if values.nunique(dropna=False) < 2:
@@ -158,7 +158,7 @@ def find_bad_jobs(multirun_dir) -> list[tuple[str, str]]:
 
     A job folder is one holding a summary.json, a results.parquet or Hydra's ``.hydra/``
     record. It is bad when its summary is unreadable, not an object of this app, or does not
-    match its results file (`crossbar_jax.study.check_results`), or when it has no summary
+    match its results file (`crossbar_jax.app.study.check_results`), or when it has no summary
     at all (the job failed, was stopped or is still running). Hidden folders (``.superseded/``,
     ``.submitit/``) are not jobs; a folder whose jobs lie below it (an in-process grid's
     folder) is not one either.

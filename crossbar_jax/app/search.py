@@ -18,7 +18,7 @@ import pandas as pd
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from crossbar_jax.outputs import SUMMARY, read_json
+from crossbar_jax.app.outputs import SUMMARY, read_json
 
 __all__ = [
     "SearchDirectionNote",
@@ -47,7 +47,7 @@ def is_search(multirun_dir) -> bool:
 
 
 def search_history(sweep_df: pd.DataFrame, multirun_dir) -> pd.DataFrame:
-    """`sweep_df` (`crossbar_jax.sweep.aggregate` of the search) in trial order, with ``trial``
+    """`sweep_df` (`crossbar_jax.app.sweep.aggregate` of the search) in trial order, with ``trial``
     (Optuna's trial number, the job number) and ``best_so_far`` (the highest rate up to it).
 
     Raises:
@@ -80,7 +80,7 @@ def best_trial(history: pd.DataFrame) -> pd.Series:
 
 
 def _history_figure(history: pd.DataFrame, best: pd.Series, path: Path) -> Path:
-    from crossbar_jax.plots._style import new_figure, save_figure, style
+    from crossbar_jax.plots.style import new_figure, save_figure, style
 
     with style():
         fig, ax = new_figure(height=2.4)
@@ -106,7 +106,7 @@ def make_search_outputs(multirun_dir, sweep_df: pd.DataFrame) -> dict[str, Path]
     Returns:
         ``{"search_history": figure path, "report": report path}``.
     """
-    from crossbar_jax.report import _atomic_write, _table
+    from crossbar_jax.app.report import markdown_table, write_text_atomic
 
     out = Path(multirun_dir)
     history = search_history(sweep_df, out)
@@ -126,14 +126,14 @@ def make_search_outputs(multirun_dir, sweep_df: pd.DataFrame) -> dict[str, Path]
         f"{best['convergence_rate']:.4g}, 95% Wilson interval {best['ci_low']:.4g} to "
         f"{best['ci_high']:.4g}, {int(best['converged'])} of {n:,} crossbars.",
         "",
-        _table(["parameter", "value"], [[c, best[c]] for c in swept]),
+        markdown_table(["parameter", "value"], [[c, best[c]] for c in swept]),
         "",
         "The best of many noisy trials tends to be lucky: its rate is biased upwards. Rerun the "
         "point with another mc.seed and more crossbars to confirm it.",
         "",
         "## Search history",
         "",
-        _table(
+        markdown_table(
             ["trial", *swept, "rate", "CI low", "CI high", "best so far"],
             [
                 [
@@ -151,7 +151,7 @@ def make_search_outputs(multirun_dir, sweep_df: pd.DataFrame) -> dict[str, Path]
         f"![search history]({figure.relative_to(out).as_posix()})",
         "",
     ]
-    report = _atomic_write(out / "report.md", "\n".join(parts))
+    report = write_text_atomic(out / "report.md", "\n".join(parts))
     return {HISTORY_FIGURE: figure, "report": report}
 
 

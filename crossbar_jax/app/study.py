@@ -9,7 +9,7 @@ output folder,
 * ``summary.json``: the resolved parameters, the statistics of `crossbar_jax.stats.summarize`,
   timing, and ``config_hash``, a hash of the resolved configuration.
 
-``summary.json`` is written last, each file atomically (`crossbar_jax.outputs`), so its presence
+``summary.json`` is written last, each file atomically (`crossbar_jax.app.outputs`), so its presence
 marks a complete job. A job whose folder already holds a summary with the same ``config_hash``
 (and its results) is skipped: that is how a sweep stopped midway resumes. Complete results of a
 *different* configuration found in the folder (the same ``hydra.run.dir`` reused, a changed
@@ -19,11 +19,7 @@ yaml file) are moved to ``.superseded/<their config_hash>/`` first, never overwr
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 import logging
-import os
-import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -35,19 +31,26 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
-from crossbar_jax.config import (
+from crossbar_jax.app.config import (
     GRID_KEYS,
     ConfigError,
     StudySpec,
     job_dirname,
     validate_config,
 )
-from crossbar_jax.outputs import (
+from crossbar_jax.app.jobs import (
+    check_results,
+    config_hash,
+    differences,
+    flatten,
+    results_record,
+    set_aside,
+    set_aside_broken,
+)
+from crossbar_jax.app.outputs import (
     RESULTS,
     SUMMARY,
-    file_sha256,
     folder_lock,
-    read_json,
     remove_stale_temporaries,
     write_json,
     write_parquet,
@@ -73,144 +76,8 @@ class ResultsError(RuntimeError):
 
 
 # The job's phases (resolving, compiling, training, statistics, figures) go to this logger; the
-# app (crossbar_jax.cli) shows them on stdout and writes them to the job's log file.
+# app (crossbar_jax.app.cli) shows them on stdout and writes them to the job's log file.
 log = logging.getLogger(__name__)
-
-SUPERSEDED = ".superseded"  # where results of a replaced configuration are kept
-
-# Left out of the config hash, so that a rerun that changes only these resumes instead of
-# recomputing: the chunk size changes no result (crossbar i's outcome does not depend on it),
-# and the curve is identified by its content (device.curve_sha256), not by where the file lies
-# (a moved checkout, another mount point on a cluster node). The same holds for the depression
-# curve and the measured shift map, hashed by content (``*_sha256``).
-_NOT_HASHED = ("mc.chunk_size", "device.curve", "device.depression_curve", "device.shift.map")
-
-
-def flatten(tree: dict, prefix: str = "") -> dict:
-    """Nested dicts to one level with dotted keys: {"a": {"b": 1}} -> {"a.b": 1}."""
-    out = {}
-    for key, value in tree.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            out.update(flatten(value, name + "."))
-        else:
-            out[name] = value
-    return out
-
-
-def config_hash(params: dict) -> str:
-    """Hash of the resolved parameters (curve content included), without execution settings."""
-    flat = {k: v for k, v in flatten(params).items() if k not in _NOT_HASHED}
-    text = json.dumps(flat, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def _results_record(path: Path, n_rows: int) -> dict:
-    """What summary.json records of its results file, to verify it on resume."""
-    return {"file": path.name, "rows": int(n_rows), "sha256": file_sha256(path)}
-
-
-def check_results(out_dir) -> tuple[dict | None, str | None]:
-    """(summary, None) when `out_dir` holds a complete, intact job; else (None, why not).
-
-    The reason is None when the folder simply holds no job (no summary.json). A job is intact
-    when summary.json is a JSON object of this app and results.parquet has the SHA-256 and
-    row count the summary records (``results``; summaries written before it existed: a
-    readable table of ``n_crossbars`` rows).
-    """
-    out = Path(out_dir)
-    path = out / SUMMARY
-    if not path.exists():
-        return None, None
-    summary = read_json(path)
-    if summary is None:
-        return None, f"{SUMMARY} is not a readable JSON object (truncated or corrupt)"
-    if not isinstance(summary.get("params"), dict) or "config_hash" not in summary:
-        return None, f"{SUMMARY} lacks the app's params and config_hash"
-    results = out / RESULTS
-    if not results.is_file():
-        return None, f"{RESULTS} is missing"
-    record = summary.get("results")
-    expected = summary.get("n_crossbars")
-    try:
-        if isinstance(record, dict) and "sha256" in record:
-            if file_sha256(results) != record["sha256"]:
-                return None, (
-                    f"{RESULTS} is not the file {SUMMARY} recorded (SHA-256 differs: changed, "
-                    "truncated or corrupt)"
-                )
-            expected = record.get("rows", expected)
-        import pyarrow.parquet as pq
-
-        rows = pq.read_metadata(results).num_rows
-        if record is None:
-            pq.read_table(results)  # an old summary records no hash: read the whole table
-        converged = int(pq.read_table(results, columns=["converged"])["converged"].to_numpy().sum())
-    except (OSError, ValueError) as exc:
-        return None, f"{RESULTS} cannot be read ({exc})"
-    except Exception as exc:  # pyarrow's own errors on a damaged file
-        return None, f"{RESULTS} cannot be read ({type(exc).__name__}: {exc})"
-    if expected is not None and rows != expected:
-        return None, f"{RESULTS} holds {rows} rows, {SUMMARY} records {expected}"
-    if summary.get("converged") is not None and summary.get("converged") != converged:
-        return None, (
-            f"{SUMMARY} records {summary.get('converged')} converged crossbars, {RESULTS} "
-            f"holds {converged} (the summary was edited or belongs to other results)"
-        )
-    rate = summary.get("convergence_rate")
-    if rows and not (isinstance(rate, (int, float)) and abs(rate - converged / rows) <= 1e-12):
-        return None, (
-            f"{SUMMARY} records convergence_rate={rate!r}, {RESULTS} gives "
-            f"{converged}/{rows} = {converged / rows:.6g}"
-        )
-    return summary, None
-
-
-def _set_aside_broken(out: Path, why: str) -> Path:
-    """Move the files of an incomplete or corrupt job to ``out/.superseded/broken-<n>/``."""
-    base = out / SUPERSEDED / "broken"
-    dest, i = base, 1
-    while dest.exists():
-        dest, i = base.with_name(f"{base.name}-{i}"), i + 1
-    dest.mkdir(parents=True)
-    # Results first: killed in between, the summary still marks the folder, and the next run
-    # sets it aside too ("results.parquet is missing"); no file is left to be overwritten.
-    for name in (RESULTS, SUMMARY):
-        if (out / name).exists():
-            os.replace(out / name, dest / name)
-    (dest / "why.txt").write_text(why + "\n", encoding="utf-8")
-    return dest
-
-
-def _differences(old: dict, new: dict, limit: int = 5) -> str:
-    a = {k: v for k, v in flatten(old).items() if k not in _NOT_HASHED}
-    b = {k: v for k, v in flatten(new).items() if k not in _NOT_HASHED}
-    keys = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
-    shown = [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in keys[:limit]]
-    more = f" (and {len(keys) - limit} more)" if len(keys) > limit else ""
-    return "; ".join(shown) + more
-
-
-def _set_aside(out: Path, previous: dict) -> Path:
-    """Move a complete job of another configuration to ``out/.superseded/<its hash>/``.
-
-    Nothing written is lost; the folder is hidden so `crossbar_jax.sweep.aggregate` skips it.
-    """
-    base = out / SUPERSEDED / str(previous.get("config_hash") or "unknown")
-    dest, i = base, 1
-    while dest.exists():
-        dest, i = base.with_name(f"{base.name}-{i}"), i + 1
-    dest.mkdir(parents=True)
-    # Link (or copy) both files first, then unlink: killed at any point, every file still
-    # exists in at least one of the two folders.
-    for name in (RESULTS, SUMMARY):
-        try:
-            os.link(out / name, dest / name)
-        except OSError:
-            shutil.copy2(out / name, dest / name)
-    for name in (SUMMARY, RESULTS):
-        (out / name).unlink()
-    return dest
 
 
 def _general_kwargs(spec: StudySpec) -> dict:
@@ -289,6 +156,38 @@ def _versions(platform: str) -> dict:
     return {"crossbar_jax": crossbar_jax.__version__, "jax": jax.__version__, "device": platform}
 
 
+def _resume_or_prepare(out: Path, digest: str, spec: StudySpec, say) -> dict | None:
+    """The summary of a complete job of this configuration in `out` (skip it), else None
+    after making `out` ready for a new job (another configuration's results set aside)."""
+    previous, broken = check_results(out)
+    if broken is not None:
+        kept = set_aside_broken(out, broken)
+        say(f"redoing: {out} held no intact job ({broken}); moved its files to {kept}")
+    if previous is not None:
+        rerun = bool(spec.mc.get("rerun"))
+        if previous.get("config_hash") == digest and not rerun:
+            say(
+                f"skipping: {out} already holds complete results of this configuration "
+                f"(config_hash {digest}); mc.rerun=true recomputes it"
+            )
+            say(format_summary(previous, out))
+            return previous
+        kept = set_aside(out, previous)
+        if previous.get("config_hash") == digest:
+            say(f"mc.rerun=true: recomputing {out}; its previous results are kept in {kept}")
+        else:
+            say(
+                f"note: {out} held results of a different configuration "
+                f"({differences(previous.get('params', {}), spec.params)}); "
+                f"moved them to {kept}"
+            )
+    out.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(out)
+    # From here until the new summary is written the folder holds no complete job.
+    (out / SUMMARY).unlink(missing_ok=True)
+    return None
+
+
 def run_study(
     cfg: DictConfig,
     out_dir,
@@ -298,11 +197,11 @@ def run_study(
 ) -> dict:
     """Run (or resume) one study job and write its outputs into `out_dir`.
 
-    With an in-process grid (``grid.*`` lists, see `crossbar_jax.config.GridConfig`), the job
+    With an in-process grid (``grid.*`` lists, see `crossbar_jax.app.config.GridConfig`), the job
     runs every grid point, each into a folder of its own below `out_dir` (`_run_grid_study`).
 
     Args:
-        cfg: the composed configuration (see `crossbar_jax.config.StudyConfig`).
+        cfg: the composed configuration (see `crossbar_jax.app.config.StudyConfig`).
         out_dir: the job's output folder (Hydra's ``runtime.output_dir``).
         job: optional description of the Hydra job (number, overrides), stored in the summary.
         echo: where the one-screen summary and the skip notice go (None: nowhere).
@@ -312,7 +211,7 @@ def run_study(
         grid, ``{"grid": [each point's summary], "sweep": out_dir}``.
 
     Raises:
-        crossbar_jax.config.ConfigError: invalid configuration; raised before any compilation.
+        crossbar_jax.app.config.ConfigError: invalid configuration; raised before any compilation.
     """
     say = echo or (lambda _: None)
     if not isinstance(cfg, DictConfig):
@@ -364,8 +263,8 @@ def _check_report(cfg, spec: StudySpec) -> None:
 
 def _simulate_targeted(spec: StudySpec, say):
     """mc.target_halfwidth: batches of mc.n_crossbars consecutive crossbars until the target or
-    mc.max_crossbars (`crossbar_jax.sampling.run_targeted`); (result, platform, sampling)."""
-    from crossbar_jax.sampling import run_targeted
+    mc.max_crossbars (`crossbar_jax.app.sampling.run_targeted`); (result, platform, sampling)."""
+    from crossbar_jax.app.sampling import run_targeted
 
     platforms = []
 
@@ -396,8 +295,8 @@ def _replays(cfg) -> int:
 def _prepare_figures(spec: StudySpec, replays: int) -> None:
     """Import the figure modules and, when trajectories will be drawn, compile their replay."""
     try:
+        import crossbar_jax.app.report  # noqa: F401
         import crossbar_jax.plots.runs  # noqa: F401
-        import crossbar_jax.report  # noqa: F401
 
         if replays:
             import crossbar_jax.plots.crossbars  # noqa: F401
@@ -435,38 +334,6 @@ def _preload_plots(spec: StudySpec, replays: int = 0) -> threading.Thread:
     )
     thread.start()
     return thread
-
-
-def _resume_or_prepare(out: Path, digest: str, spec: StudySpec, say) -> dict | None:
-    """The summary of a complete job of this configuration in `out` (skip it), else None
-    after making `out` ready for a new job (another configuration's results set aside)."""
-    previous, broken = check_results(out)
-    if broken is not None:
-        kept = _set_aside_broken(out, broken)
-        say(f"redoing: {out} held no intact job ({broken}); moved its files to {kept}")
-    if previous is not None:
-        rerun = bool(spec.mc.get("rerun"))
-        if previous.get("config_hash") == digest and not rerun:
-            say(
-                f"skipping: {out} already holds complete results of this configuration "
-                f"(config_hash {digest}); mc.rerun=true recomputes it"
-            )
-            say(format_summary(previous, out))
-            return previous
-        kept = _set_aside(out, previous)
-        if previous.get("config_hash") == digest:
-            say(f"mc.rerun=true: recomputing {out}; its previous results are kept in {kept}")
-        else:
-            say(
-                f"note: {out} held results of a different configuration "
-                f"({_differences(previous.get('params', {}), spec.params)}); "
-                f"moved them to {kept}"
-            )
-    out.mkdir(parents=True, exist_ok=True)
-    remove_stale_temporaries(out)
-    # From here until the new summary is written the folder holds no complete job.
-    (out / SUMMARY).unlink(missing_ok=True)
-    return None
 
 
 def _finish_job(
@@ -527,7 +394,7 @@ def _finish_job(
         },
         **(extra or {}),
         "config_hash": digest,
-        "results": _results_record(out / RESULTS, len(frame)),
+        "results": results_record(out / RESULTS, len(frame)),
         "job": job,
         "versions": _versions(platform),
     }
@@ -655,8 +522,8 @@ def _run_grid_study(cfg: DictConfig, out: Path, *, job, say) -> dict:
 
 def _run_grid_jobs(cfg: DictConfig, out: Path, jobs: list, *, job, say) -> dict:
     """The validated points of a grid (`_run_grid_study`): resume, train, write, aggregate."""
-    from crossbar_jax.report import make_sweep_outputs
-    from crossbar_jax.sweep import aggregate, write_sweep
+    from crossbar_jax.app.report import make_sweep_outputs
+    from crossbar_jax.app.sweep import aggregate, write_sweep
 
     summaries, todo = {}, []
     for num, name, point_cfg, spec, digest in jobs:
@@ -702,7 +569,7 @@ def _run_grid_jobs(cfg: DictConfig, out: Path, jobs: list, *, job, say) -> dict:
     df = aggregate(out)
     write_sweep(df, out)
     if cfg.report.figures:
-        from crossbar_jax.plots._style import figure_output
+        from crossbar_jax.plots.style import figure_output
 
         opts = _figure_options(cfg)
         log.info("figures: the grid's summary figures and report.md in %s", out)
@@ -817,11 +684,11 @@ def _figures_and_report(
     `trajectories`, the first converged and the first failed, else none.
     `options`: ``fmt`` (png, pdf, svg), ``dpi`` and ``progress`` (a count of figures written).
     """
+    from crossbar_jax.app.report import write_run_report
     from crossbar_jax.history import pick_crossbars
-    from crossbar_jax.plots._style import figure_output
     from crossbar_jax.plots.crossbars import crossbar_figures
     from crossbar_jax.plots.runs import run_figures
-    from crossbar_jax.report import write_run_report
+    from crossbar_jax.plots.style import figure_output
 
     opts = {"fmt": "png", "dpi": 200, "progress": False, **(options or {})}
     n = len(frame)

@@ -29,17 +29,17 @@ def full_error() -> bool:
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
-    from crossbar_jax.config import ConfigError
+    from crossbar_jax.app.config import ConfigError
+    from crossbar_jax.app.outputs import FolderLocked
+    from crossbar_jax.app.study import ResultsError
     from crossbar_jax.curve import CurveError
-    from crossbar_jax.outputs import FolderLocked
-    from crossbar_jax.study import ResultsError
 
     return (ConfigError, CurveError, FolderLocked, ResultsError, OSError, ValueError)
 
 
 def one_line(exc: BaseException) -> str:
     """The message of a user error, on one line, with the path and advice for I/O errors."""
-    from crossbar_jax.outputs import OutputError, os_error_advice
+    from crossbar_jax.app.outputs import OutputError, os_error_advice
 
     if isinstance(exc, OSError) and not isinstance(exc, OutputError):
         path = exc.filename or ""
@@ -70,10 +70,10 @@ def exit_on_error(fn: Callable[..., Any], *args, **kwargs) -> Any:
 class OutputFolderCheck(Callback):
     """Try the output folder before Hydra writes into it (``.hydra/``, the log file).
 
-    A single run also takes the folder's lock (`crossbar_jax.outputs.folder_lock`) here, so
+    A single run also takes the folder's lock (`crossbar_jax.app.outputs.folder_lock`) here, so
     that a second run into the same folder is refused before Hydra overwrites the first
     one's ``.hydra/`` record; the lock is released when the run ends (or its process does).
-    The jobs of a multirun are locked by `crossbar_jax.study.run_study`, each in its folder.
+    The jobs of a multirun are locked by `crossbar_jax.app.study.run_study`, each in its folder.
     """
 
     def __init__(self) -> None:
@@ -82,7 +82,7 @@ class OutputFolderCheck(Callback):
     def on_run_start(self, config, **kwargs) -> None:
         folder = self._check(config, "hydra.run.dir")
         if folder is not None:
-            from crossbar_jax.outputs import FolderLocked, folder_lock
+            from crossbar_jax.app.outputs import FolderLocked, folder_lock
 
             lock = folder_lock(folder)
             try:
@@ -105,7 +105,7 @@ class OutputFolderCheck(Callback):
     def _check(config, key: str) -> Path | None:
         from omegaconf import OmegaConf
 
-        from crossbar_jax.outputs import os_error_advice
+        from crossbar_jax.app.outputs import os_error_advice
 
         try:
             folder = Path(str(OmegaConf.select(config, key)))

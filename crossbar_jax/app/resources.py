@@ -13,7 +13,7 @@ from pathlib import Path
 
 __all__ = ["conf_dir", "data_dir", "ResourceError"]
 
-_PACKAGE = Path(__file__).resolve().parent
+_PACKAGE = Path(__file__).resolve().parents[1]  # crossbar_jax/ (this module is in app/)
 _CHECKOUT = _PACKAGE.parent
 
 

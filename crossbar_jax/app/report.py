@@ -38,7 +38,7 @@ _DEFINITIONS = (
 )
 
 
-def _atomic_write(path: Path, text: str) -> Path:
+def write_text_atomic(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
@@ -64,7 +64,7 @@ def _fmt(value, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _table(headers: list[str], rows: list[list]) -> str:
+def markdown_table(headers: list[str], rows: list[list]) -> str:
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in rows]
     return "\n".join(lines)
@@ -197,13 +197,13 @@ def write_run_report(
         parts += [
             "## Parameters",
             "",
-            _table(["parameter", "value"], [[k, v] for k, v in p.items()]),
+            markdown_table(["parameter", "value"], [[k, v] for k, v in p.items()]),
             "",
         ]
     parts += [
         "## Statistics",
         "",
-        _table(["statistic", "value"], _statistics_rows(summary)),
+        markdown_table(["statistic", "value"], _statistics_rows(summary)),
         "",
         _DEFINITIONS,
         "",
@@ -230,7 +230,7 @@ def write_run_report(
     others = [n for n in figures if n not in _RUN_FIGURES and not n.startswith("crossbar_")]
     for name in others:
         parts += [f"![{name}]({_rel(figures[name], out)})", ""]
-    return _atomic_write(out / "report.md", "\n".join(parts))
+    return write_text_atomic(out / "report.md", "\n".join(parts))
 
 
 # Columns of the app's sweep table that are neither parameters nor shown statistics.
@@ -296,7 +296,7 @@ def write_sweep_report(
         "",
         "## Swept parameters",
         "",
-        _table(
+        markdown_table(
             ["parameter", "values"],
             [[c, ", ".join(_fmt(v) for v in sorted(sweep_df[c].dropna().unique()))] for c in swept],
         ),
@@ -313,7 +313,7 @@ def write_sweep_report(
         parts += [
             "## Fixed parameters",
             "",
-            _table(["parameter", "value"], [[c, sweep_df[c].iloc[0]] for c in fixed]),
+            markdown_table(["parameter", "value"], [[c, sweep_df[c].iloc[0]] for c in fixed]),
             "",
         ]
     d = sweep_df.sort_values(swept) if swept else sweep_df
@@ -322,7 +322,7 @@ def write_sweep_report(
     parts += [
         "## Statistics per point",
         "",
-        _table(
+        markdown_table(
             shown + [names[c] for c in stat_cols],
             d[shown + stat_cols].astype(object).to_numpy().tolist(),
         ),
@@ -335,7 +335,7 @@ def write_sweep_report(
     ]
     for name, path in figures.items():
         parts += [f"![{name.replace('_', ' ')}]({_rel(path, out)})", ""]
-    return _atomic_write(out / "report.md", "\n".join(parts))
+    return write_text_atomic(out / "report.md", "\n".join(parts))
 
 
 def make_run_outputs(

@@ -3,7 +3,7 @@
 ``crossbar-jax`` is ``experiments/convergence.py``: the same Hydra overrides, ``-m`` for a
 sweep, outputs under the current folder. A bad input exits with one line naming the key, and
 the job folder Hydra made for it is removed again when it holds nothing but Hydra's own files.
-``crossbar-jax-fit`` is in `crossbar_jax.fit_app`.
+``crossbar-jax-fit`` is in `crossbar_jax.app.fit_app`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from crossbar_jax.resources import ResourceError, conf_dir
+from crossbar_jax.app.resources import ResourceError, conf_dir
 
 __all__ = ["aggregate_main", "app", "objective", "task"]
 
@@ -81,13 +81,13 @@ def task(cfg: DictConfig) -> float | None:
 
     A bad input or an I/O error (unreadable curve, read-only folder, full disk, a folder
     locked by another run, results that are not finite) exits with status 1 and one line on
-    stderr (`crossbar_jax.errors`); ``HYDRA_FULL_ERROR=1`` shows the traceback. A job refused
+    stderr (`crossbar_jax.app.errors`); ``HYDRA_FULL_ERROR=1`` shows the traceback. A job refused
     by validation leaves no folder behind.
     """
     from hydra.core.hydra_config import HydraConfig
 
-    from crossbar_jax.errors import exit_on_error
-    from crossbar_jax.study import run_study
+    from crossbar_jax.app.errors import exit_on_error
+    from crossbar_jax.app.study import run_study
 
     hc = HydraConfig.get()
     job = {
@@ -109,7 +109,7 @@ def app(argv: list[str] | None = None) -> None:
     """``crossbar-jax [OVERRIDES...]``: run the study (``-m`` for a sweep, ``--help``)."""
     import hydra
 
-    from crossbar_jax.config import register_configs
+    from crossbar_jax.app.config import register_configs
 
     register_configs()  # the schema conf/config.yaml names first, and the folder resolvers
     try:
@@ -127,10 +127,10 @@ def aggregate_main(argv=None) -> int:
     A job folder that is incomplete or corrupt is named and the command exits with status 1,
     writing nothing; ``--skip-bad`` aggregates the complete jobs and lists the bad ones on
     stderr. For a search (hydra/sweeper=optuna, experiment=optimize) the report is the search
-    history and the best point with its interval (`crossbar_jax.search`).
+    history and the best point with its interval (`crossbar_jax.app.search`).
     """
-    from crossbar_jax.errors import full_error, one_line
-    from crossbar_jax.sweep import BadJobsError, MixedSweepError
+    from crossbar_jax.app.errors import full_error, one_line
+    from crossbar_jax.app.sweep import BadJobsError, MixedSweepError
 
     parser = argparse.ArgumentParser(
         prog="crossbar-jax-aggregate",
@@ -162,10 +162,10 @@ def aggregate_main(argv=None) -> int:
 def _aggregate(args) -> int:
     import pandas as pd
 
-    from crossbar_jax.outputs import writing
-    from crossbar_jax.report import make_sweep_outputs
-    from crossbar_jax.search import is_search
-    from crossbar_jax.sweep import aggregate, write_sweep
+    from crossbar_jax.app.outputs import writing
+    from crossbar_jax.app.report import make_sweep_outputs
+    from crossbar_jax.app.search import is_search
+    from crossbar_jax.app.sweep import aggregate, write_sweep
 
     df = aggregate(args.multirun_dir, skip_bad=args.skip_bad)
     for bad in df.attrs.get("bad_jobs", []):
@@ -194,7 +194,7 @@ def _search(multirun_dir, df, parquet, csv) -> int:
     """An Optuna search (experiment=optimize): its history and best point."""
     import pandas as pd
 
-    from crossbar_jax.search import best_trial, make_search_outputs, search_history
+    from crossbar_jax.app.search import best_trial, make_search_outputs, search_history
 
     try:
         outputs = make_search_outputs(multirun_dir, df)

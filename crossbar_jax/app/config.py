@@ -166,7 +166,7 @@ class MonteCarloConfig:
     precision: str = "float32"  # float32 or float64
     progress: bool = True  # progress bars: crossbars trained (rate, ETA), figures written
     rerun: bool = False  # recompute a complete job (its old results move to .superseded/)
-    # Precision-targeted sampling (crossbar_jax.sampling): with target_halfwidth set, train
+    # Precision-targeted sampling (crossbar_jax.app.sampling): with target_halfwidth set, train
     # batches of n_crossbars crossbars until the 95% Wilson interval's half-width is at most
     # target_halfwidth, or max_crossbars crossbars are trained. null: exactly n_crossbars.
     target_halfwidth: float | None = None  # absolute half-width of the rate's interval, (0, 0.5]
@@ -323,8 +323,8 @@ class StudySpec(NamedTuple):
 
 def default_curve_path() -> Path:
     """The project's shipped model curve, ``data/lsmo_gaq3_model.csv`` (in the installed
-    package, or beside it in a checkout: `crossbar_jax.resources`)."""
-    from crossbar_jax.resources import ResourceError, data_dir
+    package, or beside it in a checkout: `crossbar_jax.app.resources`)."""
+    from crossbar_jax.app.resources import ResourceError, data_dir
 
     try:
         return data_dir() / DEFAULT_CURVE
