@@ -444,6 +444,17 @@ def nonideal_from_params(params: dict, *, load_files: bool = True) -> NonIdeal:
 
             depression = load_curve(dev["depression_curve"])
             check_sha(depression, dev.get("depression_curve_sha256"), dev["depression_curve"])
+    noise = dev.get("curve_noise") or {}
+    pool = None
+    if dev.get("curve_pool"):
+        pool = tuple(np.ones(2) for _ in dev["curve_pool"])
+        if load_files:
+            from crossbar_jax.curve import load_curve
+
+            shas = dev.get("curve_pool_sha256") or [None] * len(pool)
+            pool = tuple(load_curve(q) for q in dev["curve_pool"])
+            for c, sha, q in zip(pool, shas, dev["curve_pool"], strict=True):
+                check_sha(c, sha, q)
     return NonIdeal(
         c2c_std=float(dev.get("c2c_std", 0.0)),
         read_noise=float(dev.get("read_noise", 0.0)),
@@ -451,6 +462,9 @@ def nonideal_from_params(params: dict, *, load_files: bool = True) -> NonIdeal:
         stuck_level=str(stuck.get("level", "low")),
         update=str(tr.get("update", "potentiate")),
         depression_curve=depression,
+        curve_noise_std=float(noise.get("std", 0.0)),
+        curve_noise_correlation=float(noise.get("correlation", 0.0)),
+        curve_pool=pool,
     )
 
 
