@@ -21,6 +21,8 @@ __all__ = [
     "device_values",
     "synapse_weights",
     "pulse_lanes",
+    "curve_noise_step",
+    "curve_noise_table",
 ]
 
 
@@ -149,6 +151,27 @@ def pulse_lanes(lanes, fixed, up, down, update, model, e):
     if model.curve_noise:
         eps = curve_noise_step(lanes, fixed, new_n, pot, dep, depressed, model)
     return new_n, eta, depressed, eps
+
+
+def curve_noise_table(word, rows: int, cols: int, length: int, std, rho, dtype):
+    """Every device's whole curve noise eps_d[0..L-1] (siemens), (L, rows, cols, *word.shape).
+
+    The sequence that `curve_noise_step` walks along as the device is potentiated, computed
+    with the same operations: eps_d[0] = 0, eps_d[1] = std z_d(1), eps_d[n+1] = rho eps_d[n] +
+    std sqrt(1 - rho^2) z_d(n+1). `word` is the crossbar's `crossbar_jax.rng.lane_word`. For
+    inspection and tests; the kernel never builds it.
+    """
+    word = jnp.asarray(word, jnp.uint32)
+    lanes = (1,) * word.ndim
+    dev = np.arange(rows * cols, dtype=np.uint32).reshape((rows, cols) + lanes)
+    w = rng.stream_word(word, rng.CURVE_STREAM, 0)
+    std, rho = jnp.asarray(std, dtype), jnp.asarray(rho, dtype)
+    out = [jnp.zeros((rows, cols) + word.shape, dtype)]
+    for n in range(1, length):
+        z = rng.fast_normals_at(w, dev * np.uint32(length) + np.uint32(n + 1), dtype)
+        scale = std if n == 1 else std * jnp.sqrt(1 - rho * rho)
+        out.append(rho * out[-1] + scale * z)
+    return jnp.stack(out)
 
 
 def curve_noise_step(lanes, fixed, new_n, pot, dep, depressed, model):
