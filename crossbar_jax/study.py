@@ -272,6 +272,7 @@ def _finish_job(cfg, spec, out, digest, result, platform, job, say, t0, timing=N
         "experiment_name": str(cfg.get("experiment_name", "default")),
         "params": spec.params,
         **stats,
+        "dimensionless": _dimensionless(spec),
         "timing": {
             "compile_s": float(result.compile_s),
             "train_s": float(result.train_s),
@@ -289,6 +290,36 @@ def _finish_job(cfg, spec, out, digest, result, platform, job, say, t0, timing=N
     write_json(out / SUMMARY, summary)
     say(format_summary(summary, out))
     return summary
+
+
+def _dimensionless(spec: StudySpec) -> dict:
+    from crossbar_jax.dimensionless import from_params
+
+    return from_params(spec.params, spec.curve, spec.nonideal.curve_pool)
+
+
+# Below this many converged crossbars the epoch statistics say little: the job says so.
+FEW_CONVERGED = 10
+
+
+def few_converged_note(summary: dict) -> str | None:
+    """What to try when fewer than `FEW_CONVERGED` crossbars converged (None otherwise)."""
+    k = summary.get("converged", 0)
+    if k >= FEW_CONVERGED:
+        return None
+    p = summary["params"]
+    beta = p["training"]["beta"]
+    groups = summary.get("dimensionless") or {}
+    pi1 = groups.get("pi1")
+    drive = f" (pi1 = {pi1:.3g}; the rate rises sharply above about 0.4-1.1)" if pi1 else ""
+    return (
+        f"only {k} of {summary['n_crossbars']} crossbars converged: the epoch quantiles and "
+        f"the Kaplan-Meier curve rest on {k} crossbar(s) and say little. To get an informative "
+        f"run, raise the drive{drive}, e.g. training.beta={beta * 10:g} (now {beta:g}) or a "
+        "larger device.k, or relax the targets (training.positive_target=0.5 "
+        "training.negative_target=-0.5), or give per-device curve noise "
+        "(device.curve_noise.std=fitted); more crossbars (mc.n_crossbars) narrow the interval"
+    )
 
 
 def grid_points(cfg) -> list[dict]:
@@ -482,6 +513,8 @@ def format_summary(summary: dict, out_dir=None) -> str:
         if q
         else "none converged"
     )
+    if q and summary["converged"] < FEW_CONVERGED:
+        quant += f" -- from only {summary['converged']} crossbar(s)"
     km = summary.get("km_median_epoch")
     km_text = f"{km}" if km is not None else f"> {tr['epochs']} (at most half converged)"
     t = summary["timing"]
@@ -508,6 +541,12 @@ def format_summary(summary: dict, out_dir=None) -> str:
         f"  timing      compile {t['compile_s']:.2f} s, train {t['train_s']:.2f} s"
         + (f", {rate:,.0f} trainings/s" if rate else ""),
     ]
+    groups = summary.get("dimensionless")
+    if groups:
+        lines.insert(-4, f"  groups      pi1={groups['pi1']:.4g}  pi2={groups['pi2']:.4g}")
+    note = few_converged_note(summary)
+    if note:
+        lines.append(f"  note        {note}")
     if nonideal != "ideal":  # the reference model's summary stays as it was
         lines.insert(5, f"  non-ideal   {nonideal}")
     return "\n".join(lines)
