@@ -47,6 +47,7 @@ from crossbar_jax.outputs import (
     write_json,
     write_parquet,
 )
+from crossbar_jax.report import FEW_CONVERGED, few_converged_note
 from crossbar_jax.stats import summarize
 
 __all__ = ["config_hash", "flatten", "format_summary", "grid_points", "run_study"]
@@ -298,30 +299,6 @@ def _dimensionless(spec: StudySpec) -> dict:
     return from_params(spec.params, spec.curve, spec.nonideal.curve_pool)
 
 
-# Below this many converged crossbars the epoch statistics say little: the job says so.
-FEW_CONVERGED = 10
-
-
-def few_converged_note(summary: dict) -> str | None:
-    """What to try when fewer than `FEW_CONVERGED` crossbars converged (None otherwise)."""
-    k = summary.get("converged", 0)
-    if k >= FEW_CONVERGED:
-        return None
-    p = summary["params"]
-    beta = p["training"]["beta"]
-    groups = summary.get("dimensionless") or {}
-    pi1 = groups.get("pi1")
-    drive = f" (pi1 = {pi1:.3g}; the rate rises sharply above about 0.4-1.1)" if pi1 else ""
-    return (
-        f"only {k} of {summary['n_crossbars']} crossbars converged: the epoch quantiles and "
-        f"the Kaplan-Meier curve rest on {k} crossbar(s) and say little. To get an informative "
-        f"run, raise the drive{drive}, e.g. training.beta={beta * 10:g} (now {beta:g}) or a "
-        "larger device.k, or relax the targets (training.positive_target=0.5 "
-        "training.negative_target=-0.5), or give per-device curve noise "
-        "(device.curve_noise.std=fitted); more crossbars (mc.n_crossbars) narrow the interval"
-    )
-
-
 def grid_points(cfg) -> list[dict]:
     """The points of the configuration's in-process grid (``grid.*``), as {config key: value}
     in the order they run (the last listed key varies fastest); [] when there is no grid."""
@@ -405,6 +382,11 @@ def _run_grid_study(cfg: DictConfig, out: Path, *, job, say) -> dict:
     write_sweep(df, out)
     if cfg.report.figures:
         make_sweep_outputs(out, df, df.attrs["swept"])
+        from crossbar_jax.plots.phase import phase_figure
+
+        phase = phase_figure(out, df)  # a grid over two groups: the rate map over (pi1, pi2)
+        if phase is not None:
+            say(f"phase diagram: {phase}")
     say(
         f"grid: {len(jobs)} points ({len(todo)} computed in one batch, "
         f"{len(jobs) - len(todo)} already complete); sweep table {out / 'sweep.csv'}"
