@@ -42,7 +42,7 @@ def small_job(tmp_path_factory):
 
     conf = Path(__file__).resolve().parents[1] / "conf"
     with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=list(SMALL))
+        cfg = compose(config_name="config", overrides=["~experiment", *SMALL])
     out = tmp_path_factory.mktemp("job")
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
