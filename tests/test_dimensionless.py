@@ -77,3 +77,21 @@ def test_from_params_and_pool(curve):
     assert from_params(params, curve) == _groups(curve, 6e7)
     pool = [curve, 3 * curve]
     assert curve_range(None, pool) == pytest.approx(2 * np.ptp(curve), rel=1e-12)
+
+
+def test_a_run_with_few_converged_says_so(compose_cfg, tmp_path, capsys):
+    """At ALGORITHM.md's point (0 of 200 converge) stdout and report.md say that few converged
+    and what to change; summary.json and the sweep row carry the groups."""
+    from crossbar_jax.study import run_study
+    from crossbar_jax.sweep import summary_row
+
+    cfg = compose_cfg("mc.n_crossbars=200", "mc.progress=false", "report.figures=true")
+    summary = run_study(cfg, tmp_path)
+    out = capsys.readouterr().out
+    assert summary["converged"] < 10
+    assert set(summary["dimensionless"]) == {"pi1", "pi2"}
+    assert "note        only" in out and "training.beta=6e+07" in out
+    report = (tmp_path / "report.md").read_text()
+    assert "**Few converged.**" in report and "dimensionless pi1" in report
+    row = summary_row(summary)
+    assert row["pi1"] == summary["dimensionless"]["pi1"]
