@@ -185,3 +185,27 @@ def test_bad_values_name_the_key(curve):
         with pytest.raises(ValueError) as exc:
             check_nonideal(ni, len(curve))
         assert text in str(exc.value), str(exc.value)
+
+
+@pytest.mark.slow
+def test_bidirectional_noise_is_a_function_of_the_state(curve):
+    """With the bidirectional update (correlation 0) a device at count n > 0 reads std z_d(n),
+    from the potentiation stream, or, on a depression curve of its own, from another stream."""
+    dep = curve[::-1] * 0.98 + 0.02 * curve[0]  # a depression curve of its own (branches on)
+    ni = NonIdeal(curve_noise_std=STD, update="bidirectional", depression_curve=dep)
+    n = 300
+    out = _full_run(curve, ni, n)
+    word = rng.lane_word(np.uint32(0), np.arange(n, dtype=np.uint32))
+    dev = np.arange(16, dtype=np.uint32).reshape(1, 4, 4)
+    pulses = out["pulses"].astype(np.uint32)
+    counters = dev * np.uint32(len(curve)) + pulses + np.uint32(1)
+
+    def z(stream):
+        w = np.asarray(rng.stream_word(word, stream, 0))[:, None, None]
+        return np.asarray(rng.fast_normals_at(w, counters, jnp.float32), np.float64)
+
+    depressed = out["depressed"]
+    expect = STD * np.where(depressed, z(rng.CURVE_DEP_STREAM), z(rng.CURVE_STREAM))
+    expect = np.where((pulses == 0) & ~depressed, 0.0, expect)
+    assert depressed.mean() > 0.1 and (pulses > 0).mean() > 0.3
+    np.testing.assert_allclose(out["eps"], expect, rtol=1e-6, atol=STD * 1e-6)
