@@ -498,7 +498,9 @@ def _fitted(cfg, what: str) -> float:
 
     key = f"device.curve_noise.{what}"
     raw = _get(cfg, "device.curve")
-    curve = default_curve_path() if raw is None or str(raw).strip() == "" else _to_absolute(raw)
+    curve = (
+        default_curve_path() if raw is None or str(raw).strip() == "" else _to_absolute(str(raw))
+    )
     path = curve.with_suffix(".json")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
