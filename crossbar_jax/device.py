@@ -21,6 +21,8 @@ __all__ = [
     "device_values",
     "synapse_weights",
     "pulse_lanes",
+    "curve_noise_step",
+    "curve_noise_table",
 ]
 
 
@@ -69,15 +71,20 @@ def apply_pulses(pulses, to_plus, to_minus, length: int):
 
 
 def device_values(lanes, fixed, curves, model):
-    """Per-device ``g[n] - g[0] + s (+ eta)`` (siemens), a [r][c] list of (B,) lanes."""
+    """Per-device ``g[n] - g[0] + s (+ eta) (+ eps)`` (siemens), a [r][c] list of (B,) lanes."""
     rows, cols = model.rows, model.cols
     idx = lanes.n.astype(jnp.uint32)
-    base = curves.offsets[idx]
+    if model.pool:
+        base = curves.pool_offsets[fixed.base + idx]
+    else:
+        base = curves.offsets[idx]
     if model.branches:
         base = jnp.where(lanes.depressed, curves.dep_offsets[(model.length - 1) - idx], base)
     g = base + fixed.shifts
     if model.c2c:
         g = g + lanes.eta
+    if model.curve_noise:
+        g = g + lanes.eps
     return [[g[r, c] for c in range(cols)] for r in range(rows)]
 
 
@@ -85,10 +92,17 @@ def synapse_weights(lanes, fixed, curves, model):
     """Per-synapse ``(G+ - G-) / k`` (siemens), a [r][m] list of (B,) lanes (pair lookup)."""
     length = model.length
     n = lanes.n.astype(jnp.uint32)
-    pair = n[:, 0::2] * length + n[:, 1::2]
-    d = curves.pair_table[pair] + (fixed.shifts[:, 0::2] - fixed.shifts[:, 1::2])
+    if model.pool:  # (c+ L + n+) K L + c- L + n-; fixed.base holds c L per device
+        width = np.uint32(model.pool * length)
+        pair = (fixed.base[:, 0::2] + n[:, 0::2]) * width + (fixed.base[:, 1::2] + n[:, 1::2])
+        d = curves.pool_pair[pair] + (fixed.shifts[:, 0::2] - fixed.shifts[:, 1::2])
+    else:
+        pair = n[:, 0::2] * length + n[:, 1::2]
+        d = curves.pair_table[pair] + (fixed.shifts[:, 0::2] - fixed.shifts[:, 1::2])
     if model.c2c:
         d = d + (lanes.eta[:, 0::2] - lanes.eta[:, 1::2])
+    if model.curve_noise:
+        d = d + (lanes.eps[:, 0::2] - lanes.eps[:, 1::2])
     return [[d[r, m] for m in range(model.neurons)] for r in range(model.rows)]
 
 
@@ -114,7 +128,7 @@ def pulse_lanes(lanes, fixed, up, down, update, model, e):
         pot = pot & ~fixed.stuck
         dep = None if dep is None else dep & ~fixed.stuck
     n = lanes.n
-    top = jnp.asarray(model.length - 1, n.dtype)
+    top = fixed.top if model.pool else jnp.asarray(model.length - 1, n.dtype)
     if dep is None:
         new_n = jnp.minimum(n + pot.astype(n.dtype), top)
         pulsed, depressed = pot, lanes.depressed
@@ -133,4 +147,71 @@ def pulse_lanes(lanes, fixed, up, down, update, model, e):
             zs = rng.normals(word, model.rows * model.neurons, eta.dtype)
             z = jnp.repeat(zs.reshape(model.rows, model.neurons, -1), 2, axis=1)
         eta = eta + jnp.where(pulsed, fixed.point.c2c_std * z, jnp.zeros_like(eta))
-    return new_n, eta, depressed
+    eps = lanes.eps
+    if model.curve_noise:
+        eps = curve_noise_step(lanes, fixed, new_n, pot, dep, depressed, model)
+    return new_n, eta, depressed, eps
+
+
+def curve_noise_table(word, rows: int, cols: int, length: int, std, rho, dtype):
+    """Every device's whole curve noise eps_d[0..L-1] (siemens), (L, rows, cols, *word.shape).
+
+    The sequence that `curve_noise_step` walks along as the device is potentiated, computed
+    with the same operations: eps_d[0] = 0, eps_d[1] = std z_d(1), eps_d[n+1] = rho eps_d[n] +
+    std sqrt(1 - rho^2) z_d(n+1). `word` is the crossbar's `crossbar_jax.rng.lane_word`. For
+    inspection and tests; the kernel never builds it.
+    """
+    word = jnp.asarray(word, jnp.uint32)
+    lanes = (1,) * word.ndim
+    dev = np.arange(rows * cols, dtype=np.uint32).reshape((rows, cols) + lanes)
+    w = rng.stream_word(word, rng.CURVE_STREAM, 0)
+    std, rho = jnp.asarray(std, dtype), jnp.asarray(rho, dtype)
+    out = [jnp.zeros((rows, cols) + word.shape, dtype)]
+    for n in range(1, length):
+        z = rng.fast_normals_at(w, dev * np.uint32(length) + np.uint32(n + 1), dtype)
+        scale = std if n == 1 else std * jnp.sqrt(1 - rho * rho)
+        out.append(rho * out[-1] + scale * z)
+    return jnp.stack(out)
+
+
+def curve_noise_step(lanes, fixed, new_n, pot, dep, depressed, model):
+    """Every device's own curve noise eps_d at its new state (siemens), (rows, cols, B).
+
+    eps_d[0] = 0 and, along n, eps_d[1] = std z_d(1), eps_d[n+1] = rho eps_d[n] + std
+    sqrt(1 - rho^2) z_d(n+1): a stationary Gaussian sequence with lag-1 correlation rho. z_d(n)
+    is the counter normal ``rng.fast_normals_at(word, d L + n + 1)`` of the crossbar's word: a pure
+    function of (crossbar, device, n), so the same pulse count always reads the same
+    conductance, whatever the batch, chunk or epoch. n only increases (potentiation), so the
+    carried eps_d[n] and one normal per moving device advance it exactly. With the bidirectional
+    update rho is 0 (validated) and eps_d[n] = std z_d(n) is recomputed at the new state; on a
+    depression branch of its own (a measured depression curve) the device reads a noise of its
+    own, from another stream. Stuck devices do not move and keep eps 0.
+    """
+    p = fixed.point
+    eps = lanes.eps
+    length = model.length
+    dev = np.arange(model.rows * model.cols, dtype=np.uint32).reshape(model.rows, model.cols, 1)
+    word = rng.stream_word(fixed.word, rng.CURVE_STREAM, 0)
+    if dep is None:
+        # One device of a synapse at most moves: one normal per synapse, at its moving device.
+        moved = new_n != lanes.n
+        down = pot[:, 1::2]  # G- of the synapse was pulsed (else G+, or none)
+        n_syn = jnp.where(down, new_n[:, 1::2], new_n[:, 0::2]).astype(jnp.uint32)
+        d_syn = dev[:, 0::2] + down.astype(jnp.uint32)
+        z = rng.fast_normals_at(word, d_syn * np.uint32(length) + n_syn + np.uint32(1), eps.dtype)
+        z = jnp.repeat(z, 2, axis=1)
+        rho = p.curve_noise_correlation
+        first = lanes.n == 0  # eps_d[1] = std z: the stationary start (eps_d[0] = 0)
+        scale = jnp.where(first, p.curve_noise_std, p.curve_noise_std * jnp.sqrt(1 - rho * rho))
+        return jnp.where(moved, rho * eps + scale * z, eps)
+    pulsed = pot | dep
+    counters = dev * np.uint32(length) + new_n.astype(jnp.uint32) + np.uint32(1)
+    z = rng.fast_normals_at(word, counters, eps.dtype)
+    if model.branches:
+        word_dep = rng.stream_word(fixed.word, rng.CURVE_DEP_STREAM, 0)
+        z = jnp.where(depressed, rng.fast_normals_at(word_dep, counters, eps.dtype), z)
+        start = (new_n == 0) & ~depressed
+    else:
+        start = new_n == 0
+    value = jnp.where(start, jnp.zeros_like(eps), p.curve_noise_std * z)
+    return jnp.where(pulsed, value, eps)

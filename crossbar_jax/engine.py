@@ -15,7 +15,7 @@ import numpy as np
 from crossbar_jax import runner
 from crossbar_jax.curve import validate_curve
 from crossbar_jax.datasets import Dataset, validate_dataset
-from crossbar_jax.model import make_curves, make_model, make_point
+from crossbar_jax.model import make_curves, make_model, make_point, pool_lengths
 from crossbar_jax.nonideal import NonIdeal, check_nonideal
 from crossbar_jax.runner import DEFAULT_CHUNK, Source
 from crossbar_jax.validation import (
@@ -92,7 +92,7 @@ def given_source(shifts, curve, patterns, labels, nonideal, prm_kw, dtype, seed,
     model = make_model(epochs=prm["epochs"], dtype=dt, dataset=data, length=g.size, nonideal=ni)
     point = {k: prm[k] for k in ("beta", "positive_target", "negative_target", "k", "v0", "v1")}
     if ni is not None:
-        point.update(c2c_std=ni.c2c_std, read_noise=ni.read_noise, stuck_fraction=ni.stuck_fraction)
+        point.update(ni.magnitudes())
     table = make_point(dt, **{k: np.asarray([v]) for k, v in point.items()})
     src = Source(
         seed=np.uint32(seed),
@@ -102,8 +102,11 @@ def given_source(shifts, curve, patterns, labels, nonideal, prm_kw, dtype, seed,
         shifts=jnp.asarray(s, dt),
         first=np.uint32(0),
         unit=jnp.ones((), dt),
+        pool_lengths=pool_lengths(ni),
     )
-    curves = make_curves(g, dt, None if ni is None else ni.depression_curve)
+    curves = make_curves(
+        g, dt, None if ni is None else ni.depression_curve, None if ni is None else ni.curve_pool
+    )
     return model, curves, src, b
 
 

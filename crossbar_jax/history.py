@@ -31,7 +31,7 @@ from crossbar_jax import runner
 from crossbar_jax.curve import validate_curve
 from crossbar_jax.datasets import FOUR_BIT
 from crossbar_jax.engine import given_source
-from crossbar_jax.model import make_curves, make_model, make_point
+from crossbar_jax.model import make_curves, make_model, make_point, pool_lengths
 from crossbar_jax.nonideal import check_nonideal
 from crossbar_jax.runner import Source
 from crossbar_jax.validation import (
@@ -207,7 +207,7 @@ def record_run_history(seed: int, crossbars, *, max_epochs: int | None = None, *
     point = {**{k_: prm[k_] for k_ in prm if k_ != "epochs"}, "low": lo, "high": hi,
              "division_factor": df}  # fmt: skip
     if ni is not None:
-        point.update(c2c_std=ni.c2c_std, read_noise=ni.read_noise, stuck_fraction=ni.stuck_fraction)
+        point.update(ni.magnitudes())
     padded = np.concatenate([idx, np.full(MAX_HISTORY_BATCH - idx.size, idx[-1])])
     src = Source(
         seed=np.uint32(check_seed(seed)),
@@ -218,6 +218,10 @@ def record_run_history(seed: int, crossbars, *, max_epochs: int | None = None, *
         first=np.uint32(0),
         unit=jnp.ones((), dt),
         indices=jnp.asarray(padded, jnp.uint32),
+        pool_lengths=pool_lengths(ni),
+    )
+    curves = make_curves(
+        g, dt, None if ni is None else ni.depression_curve, None if ni is None else ni.curve_pool
     )
     curves = make_curves(g, dt, None if ni is None else ni.depression_curve)
     check_run_args(

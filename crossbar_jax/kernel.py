@@ -48,6 +48,7 @@ class Lanes(NamedTuple):
     error: jax.Array  # (B,) float, error of the last epoch evaluated (0 once converged)
     eta: jax.Array | None  # (rows, cols, B) float, siemens, accumulated c2c noise
     depressed: jax.Array | None  # (rows, cols, B) bool, on the depression branch
+    eps: jax.Array | None = None  # (rows, cols, B) float, siemens, curve noise eps_d[n] now
 
 
 class Fixed(NamedTuple):
@@ -60,6 +61,8 @@ class Fixed(NamedTuple):
     a_plus: jax.Array  # () or (B,): atanh(t+)
     a_minus: jax.Array  # () or (B,): atanh(t-)
     unit: jax.Array  # () float, a runtime 1.0 (see `_codes`)
+    base: jax.Array | None = None  # (rows, cols, B) uint32, c L: the device's curve c of a pool
+    top: jax.Array | None = None  # (rows, cols, B) count dtype, L_c - 1: its curve's last point
 
 
 def count_dtype(length: int):
@@ -68,9 +71,9 @@ def count_dtype(length: int):
     return jnp.uint8 if length <= 255 else jnp.uint16 if length <= 65535 else jnp.uint32
 
 
-def make_fixed(shifts, stuck, word, point: Point, unit) -> Fixed:
+def make_fixed(shifts, stuck, word, point: Point, unit, base=None, top=None) -> Fixed:
     a_plus, a_minus = atanh_thresholds(point)
-    return Fixed(shifts, stuck, word, point, a_plus, a_minus, unit)
+    return Fixed(shifts, stuck, word, point, a_plus, a_minus, unit, base, top)
 
 
 def init_lanes(fixed: Fixed, model: Model) -> Lanes:
@@ -79,7 +82,8 @@ def init_lanes(fixed: Fixed, model: Model) -> Lanes:
     dt = count_dtype(model.length)
     n = jnp.zeros(shape, dt)
     if model.stuck and model.stuck_high:
-        n = jnp.where(fixed.stuck, jnp.asarray(model.length - 1, dt), n)
+        top = fixed.top if model.pool else jnp.asarray(model.length - 1, dt)
+        n = jnp.where(fixed.stuck, top, n)
     batch = shape[-1]
     return Lanes(
         n=n,
@@ -88,6 +92,7 @@ def init_lanes(fixed: Fixed, model: Model) -> Lanes:
         error=jnp.full((batch,), jnp.nan, fixed.shifts.dtype),
         eta=jnp.zeros(shape, fixed.shifts.dtype) if model.c2c else None,
         depressed=jnp.zeros(shape, bool) if model.bidirectional else None,
+        eps=jnp.zeros(shape, fixed.shifts.dtype) if model.curve_noise else None,
     )
 
 
@@ -106,7 +111,7 @@ def epoch(lanes: Lanes, fixed: Fixed, curves: Curves, model: Model, e, *, with_e
         conv = conv & live
     done = lanes.done | conv
     update = ~done if live is None else ~done & live
-    n, eta, depressed = pulse_lanes(lanes, fixed, ups, downs, update, model, e)
+    n, eta, depressed, eps = pulse_lanes(lanes, fixed, ups, downs, update, model, e)
     # Divided by the runtime 1.0 so that the error is one loop of its own in every program that
     # computes it (history or not): the same fusion gives the same floats, bit for bit.
     err = lane_error(xs, labels, fixed) / fixed.unit if with_error else None
@@ -114,7 +119,7 @@ def epoch(lanes: Lanes, fixed: Fixed, curves: Curves, model: Model, e, *, with_e
     if with_error:
         error = jnp.where(lanes.done, error, jnp.where(conv, jnp.zeros_like(err), err))
     return (
-        Lanes(n, done, lanes.count + update.astype(jnp.int32), error, eta, depressed),
+        Lanes(n, done, lanes.count + update.astype(jnp.int32), error, eta, depressed, eps),
         err,
     )
 

@@ -34,6 +34,8 @@ POINT_FIELDS = (
     "c2c_std",
     "read_noise",
     "stuck_fraction",
+    "curve_noise_std",
+    "curve_noise_correlation",
 )
 
 
@@ -52,6 +54,8 @@ class Point(NamedTuple):
     c2c_std: Any  # float, siemens, std of the noise each pulse adds (random walk)
     read_noise: Any  # float, relative std of every column current read
     stuck_fraction: Any  # float in [0, 1], probability that a device is stuck
+    curve_noise_std: Any  # float, siemens, std of every device's own fixed curve noise
+    curve_noise_correlation: Any  # float in [0, 1), lag-1 autocorrelation of it along n
 
 
 class Model(NamedTuple):
@@ -71,6 +75,13 @@ class Model(NamedTuple):
     stuck_high: bool = False  # stuck devices sit at the last curve point (else the first)
     bidirectional: bool = False  # depress the opposite device of every updated synapse
     branches: bool = False  # a depression curve of its own (else the potentiation mirror)
+    curve_noise: bool = False  # every device has its own fixed noise eps_d[n] along its curve
+    pool: int = 0  # K, curves in the pool each device draws one of (0: all share the curve)
+
+    @property
+    def pool_pairs(self) -> bool:
+        """Whether a pool's synapse weights come from one pair table over (curve, n) pairs."""
+        return self.pool > 0 and (self.pool * self.length) ** 2 <= POOL_PAIR_LIMIT
 
     @property
     def rows(self) -> int:
@@ -87,11 +98,16 @@ class Model(NamedTuple):
     @property
     def per_device_lookup(self) -> bool:
         """Whether conductances are looked up device by device (else by pair difference)."""
-        return self.read or self.branches
+        return self.read or self.branches or (self.pool > 0 and not self.pool_pairs)
 
     @property
     def has_eval_noise(self) -> bool:
         return self.read
+
+
+# A pool's pair table holds (K L)^2 differences; above this many entries (16 MiB of float32)
+# the weights are looked up device by device instead.
+POOL_PAIR_LIMIT = 1 << 22
 
 
 class Curves(NamedTuple):
@@ -100,6 +116,9 @@ class Curves(NamedTuple):
     offsets: jax.Array  # (L,) float, siemens: g[n] - g[0]
     pair_table: jax.Array  # (L*L,) float, siemens: g[i] - g[j] at i*L + j (rounded once)
     dep_offsets: jax.Array  # (L,) float, siemens: d[j] - g[0] (depression branch); mirror if none
+    # A pool of K curves, each padded to L points with its last value (None without a pool):
+    pool_offsets: Any = None  # (K*L,) float, siemens: g_c[n] - g_c[0] at c*L + n
+    pool_pair: Any = None  # (K*L*K*L,) float: pool_offsets[a] - pool_offsets[b] at a*K*L + b
 
 
 def _tuple2(a) -> tuple:
@@ -121,6 +140,7 @@ def make_model(
         raise ValueError(f"distribution={distribution!r}: expected one of {list(DISTRIBUTIONS)}")
     sw = dict(c2c=False, read=False, stuck=False, stuck_high=False, bidirectional=False)
     branches = False
+    extra = {}
     if nonideal is not None:
         s = nonideal.switches()
         sw = dict(
@@ -131,6 +151,9 @@ def make_model(
             bidirectional=s.bidirectional,
         )
         branches = s.branches
+        extra = dict(curve_noise=s.curve_noise, pool=s.pool)
+        if s.pool:
+            length = max(len(c) for c in nonideal.curve_pool)
     test_x = np.asarray(dataset.test_patterns)
     test_y = np.asarray(dataset.test_labels)
     return Model(
@@ -144,6 +167,7 @@ def make_model(
         distribution=distribution,
         branches=branches,
         **sw,
+        **extra,
     )
 
 
@@ -152,23 +176,51 @@ def make_point(dtype, **values) -> Point:
     defaults = dict(
         v0=-0.1, v1=0.1, low=1e-8, high=1e-7, division_factor=5.0,
         c2c_std=0.0, read_noise=0.0, stuck_fraction=0.0,
+        curve_noise_std=0.0, curve_noise_correlation=0.0,
     )  # fmt: skip
     merged = {**defaults, **values}
     return Point(*(jnp.asarray(merged[f], dtype) for f in POINT_FIELDS))
 
 
-def make_curves(curve, dtype, depression_curve=None) -> Curves:
+def make_curves(curve, dtype, depression_curve=None, pool=None) -> Curves:
     """Offsets, the pair-difference table and the depression offsets, built in float64.
 
     The table holds ``g[i] - g[j]`` for every pair of pulse counts, subtracted in float64 and
     rounded once to `dtype`: the kernel reads a synapse's weight (G+ - G-)/k with one gather
     instead of two (measured: the gathers are the epoch's scalar part on CPU).
+
+    With a `pool` (a sequence of K curves), each curve is taken relative to its own first point
+    and padded to the longest length L with its last value; the pool's pair table is indexed by
+    (curve c, count n) pairs, ``(c+ L + n+) K L + c- L + n-``, which for one curve is the plain
+    table's ``n+ L + n-``, value for value.
     """
     g = np.asarray(curve, np.float64)
     off = g - g[0]
     table = (off[:, None] - off[None, :]).ravel()
     dep = off[::-1] if depression_curve is None else np.asarray(depression_curve, np.float64) - g[0]
-    return Curves(jnp.asarray(off, dtype), jnp.asarray(table, dtype), jnp.asarray(dep, dtype))
+    if pool is None:
+        return Curves(jnp.asarray(off, dtype), jnp.asarray(table, dtype), jnp.asarray(dep, dtype))
+    curves = [np.asarray(c, np.float64) for c in pool]
+    length = max(c.size for c in curves)
+    padded = np.stack([np.pad(c - c[0], (0, length - c.size), mode="edge") for c in curves])
+    flat = padded.ravel()
+    kl = flat.size
+    pair = (flat[:, None] - flat[None, :]).ravel() if kl * kl <= POOL_PAIR_LIMIT else None
+    return Curves(
+        jnp.asarray(padded[0], dtype),
+        jnp.asarray((padded[0][:, None] - padded[0][None, :]).ravel(), dtype),
+        jnp.asarray(padded[0][::-1], dtype),
+        pool_offsets=jnp.asarray(flat, dtype),
+        pool_pair=None if pair is None else jnp.asarray(pair, dtype),
+    )
+
+
+def pool_lengths(nonideal):
+    """(K,) int32 points of each curve of a non-ideality's pool, or None without a pool
+    (`crossbar_jax.runner.Source.pool_lengths`)."""
+    if nonideal is None or nonideal.curve_pool is None:
+        return None
+    return np.asarray([len(c) for c in nonideal.curve_pool], np.int32)
 
 
 def atanh_thresholds(point: Point):

@@ -22,7 +22,7 @@ import numpy as np
 from crossbar_jax import runner
 from crossbar_jax.curve import validate_curve
 from crossbar_jax.datasets import FOUR_BIT, Dataset
-from crossbar_jax.model import make_curves, make_model, make_point
+from crossbar_jax.model import make_curves, make_model, make_point, pool_lengths
 from crossbar_jax.nonideal import NonIdeal, check_nonideal
 from crossbar_jax.runner import Source
 from crossbar_jax.validation import (
@@ -181,7 +181,9 @@ def _run_points(
         epochs=epochs, dtype=dt, dataset=dataset, length=g.size,
         distribution=distribution, nonideal=ni,
     )  # fmt: skip
-    curves = make_curves(g, dt, None if ni is None else ni.depression_curve)
+    curves = make_curves(
+        g, dt, None if ni is None else ni.depression_curve, None if ni is None else ni.curve_pool
+    )
     table = make_point(dt, v0=v0, v1=v1, **points, **_magnitudes(ni, n_points))
     src = Source(
         seed=np.uint32(seed),
@@ -191,6 +193,7 @@ def _run_points(
         shifts=None,
         first=np.uint32(first),
         unit=jnp.ones((), dt),
+        pool_lengths=pool_lengths(ni),
     )
     out, compile_s, train_s = runner.run(
         model, curves, src, total, chunk_size=chunk_size, progress=progress,
@@ -204,10 +207,7 @@ def _magnitudes(ni: NonIdeal | None, n_points: int) -> dict:
     """The non-idealities' traced numbers, one per point."""
     if ni is None:
         return {}
-    return {
-        key: np.full(n_points, getattr(ni, key))
-        for key in ("c2c_std", "read_noise", "stuck_fraction")
-    }
+    return {key: np.full(n_points, value) for key, value in ni.magnitudes().items()}
 
 
 def check_shift_map(shift_map, distribution, shape):

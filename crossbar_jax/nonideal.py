@@ -82,6 +82,7 @@ __all__ = [
     "noisy_accuracy",
     "nonideal_from_params",
     "check_sha",
+    "check_pool",
 ]
 
 STUCK_LEVELS = ("low", "high")
@@ -102,6 +103,9 @@ class NonIdeal(NamedTuple):
     stuck_level: str = "low"  # "low": stuck at the first curve point; "high": at the last
     update: str = "potentiate"  # "potentiate" (reference) or "bidirectional"
     depression_curve: Any = None  # (L,) siemens, d[j] after j depression pulses; None: mirror
+    curve_noise_std: float = 0.0  # siemens, std of each device's own fixed curve noise eps_d[n]
+    curve_noise_correlation: float = 0.0  # lag-1 autocorrelation of eps_d[n] along n, in [0, 1)
+    curve_pool: Any = None  # tuple of (L_c,) curves (siemens): each device draws one; None: off
 
     @property
     def is_ideal(self) -> bool:
@@ -111,7 +115,19 @@ class NonIdeal(NamedTuple):
             and self.read_noise == 0
             and self.stuck_fraction == 0
             and self.update == "potentiate"
+            and self.curve_noise_std == 0
+            and self.curve_pool is None
         )
+
+    def magnitudes(self) -> dict:
+        """The traced numbers of these non-idealities (`crossbar_jax.model.Point` fields)."""
+        return {
+            "c2c_std": self.c2c_std,
+            "read_noise": self.read_noise,
+            "stuck_fraction": self.stuck_fraction,
+            "curve_noise_std": self.curve_noise_std,
+            "curve_noise_correlation": self.curve_noise_correlation,
+        }
 
     def switches(self) -> Switches:
         """The static switches that select the engine's code paths."""
@@ -124,6 +140,8 @@ class NonIdeal(NamedTuple):
             stuck_high=stuck and self.stuck_level == "high",  # no effect (or recompile) if off
             bidirectional=bidirectional,
             branches=bidirectional and self.depression_curve is not None,
+            curve_noise=self.curve_noise_std > 0,
+            pool=0 if self.curve_pool is None else len(self.curve_pool),
         )
 
     def describe(self) -> str:
@@ -138,6 +156,13 @@ class NonIdeal(NamedTuple):
         if self.update != "potentiate":
             curve = "mirror" if self.depression_curve is None else "measured"
             parts.append(f"{self.update} ({curve} depression)")
+        if self.curve_noise_std > 0:
+            parts.append(
+                f"curve noise {self.curve_noise_std:g} S (lag-1 correlation "
+                f"{self.curve_noise_correlation:g})"
+            )
+        if self.curve_pool is not None:
+            parts.append(f"pool of {len(self.curve_pool)} curve(s)")
         return ", ".join(parts) or "ideal"
 
 
@@ -158,6 +183,8 @@ class Switches(NamedTuple):
     stuck_high: bool  # stuck devices sit at the last curve point (else the first)
     bidirectional: bool  # depress the opposite device of every updated synapse
     branches: bool  # a depression curve of its own (else the mirror of the potentiation curve)
+    curve_noise: bool = False  # every device has its own fixed noise along its curve
+    pool: int = 0  # curves in the pool each device draws from (0: every device has `curve`)
 
 
 class DeviceState(NamedTuple):
@@ -216,7 +243,61 @@ def check_nonideal(nonideal: NonIdeal | None, curve_length: int, names=None) -> 
         if not np.all(np.isfinite(d)) or np.any(d <= 0):
             raise ValueError(f"{key}: conductances must be finite and > 0 (siemens)")
         dep = d
-    return NonIdeal(out["c2c_std"], out["read_noise"], frac, ni.stuck_level, ni.update, dep)
+    std = as_number(ni.curve_noise_std, name("curve_noise_std", "curve_noise_std"))
+    if not math.isfinite(std) or std < 0:
+        raise ValueError(
+            f"{name('curve_noise_std', 'curve_noise_std')}={ni.curve_noise_std!r}: must be finite "
+            "and >= 0 (siemens, std of each device's own curve noise)"
+        )
+    rho = as_number(ni.curve_noise_correlation, name("curve_noise_correlation", "correlation"))
+    if not 0.0 <= rho < 1.0:
+        raise ValueError(
+            f"{name('curve_noise_correlation', 'curve_noise_correlation')}="
+            f"{ni.curve_noise_correlation!r}: must lie in [0, 1) (the lag-1 autocorrelation of "
+            "the curve noise along the pulse count)"
+        )
+    if std > 0 and rho > 0 and ni.update == "bidirectional":
+        raise ValueError(
+            f"{name('curve_noise_correlation', 'curve_noise_correlation')}={rho!r}: with "
+            f"{name('update', 'update')}=bidirectional only correlation 0 is supported (a device "
+            "that moves both ways along its curve reads eps_d[n] as a pure function of n; use 0)"
+        )
+    pool = ni.curve_pool
+    if pool is not None:
+        pool = check_pool(pool, name("curve_pool", "curve_pool"))
+        if dep is not None:
+            raise ValueError(
+                f"{name('depression_curve', 'depression_curve')}: a depression curve cannot be "
+                f"combined with {name('curve_pool', 'curve_pool')} (each curve of the pool is "
+                "depressed along its own mirror image); leave one of them unset"
+            )
+    return NonIdeal(
+        out["c2c_std"], out["read_noise"], frac, ni.stuck_level, ni.update, dep, std, rho, pool
+    )
+
+
+MAX_POOL = 65535
+
+
+def check_pool(pool, key: str = "curve_pool") -> tuple:
+    """A pool of curves as a tuple of float64 arrays (each a valid curve, any length >= 2)."""
+    from crossbar_jax.curve import CurveError, validate_curve
+
+    if isinstance(pool, np.ndarray) and pool.ndim == 2:
+        pool = list(pool)
+    try:
+        items = list(pool)
+    except TypeError:
+        raise ValueError(f"{key}={pool!r}: expected a sequence of curves (siemens)") from None
+    if not 1 <= len(items) <= MAX_POOL:
+        raise ValueError(f"{key}: a pool needs 1 to {MAX_POOL} curves, got {len(items)}")
+    out = []
+    for i, c in enumerate(items):
+        try:
+            out.append(validate_curve(c, source=f"{key}[{i}]"))
+        except CurveError as exc:
+            raise ValueError(str(exc)) from None
+    return tuple(out)
 
 
 def depression_offsets(depression_curve, curve, dtype) -> jnp.ndarray:
@@ -365,6 +446,17 @@ def nonideal_from_params(params: dict, *, load_files: bool = True) -> NonIdeal:
 
             depression = load_curve(dev["depression_curve"])
             check_sha(depression, dev.get("depression_curve_sha256"), dev["depression_curve"])
+    noise = dev.get("curve_noise") or {}
+    pool = None
+    if dev.get("curve_pool"):
+        pool = tuple(np.ones(2) for _ in dev["curve_pool"])
+        if load_files:
+            from crossbar_jax.curve import load_curve
+
+            shas = dev.get("curve_pool_sha256") or [None] * len(pool)
+            pool = tuple(load_curve(q) for q in dev["curve_pool"])
+            for c, sha, q in zip(pool, shas, dev["curve_pool"], strict=True):
+                check_sha(c, sha, q)
     return NonIdeal(
         c2c_std=float(dev.get("c2c_std", 0.0)),
         read_noise=float(dev.get("read_noise", 0.0)),
@@ -372,6 +464,9 @@ def nonideal_from_params(params: dict, *, load_files: bool = True) -> NonIdeal:
         stuck_level=str(stuck.get("level", "low")),
         update=str(tr.get("update", "potentiate")),
         depression_curve=depression,
+        curve_noise_std=float(noise.get("std", 0.0)),
+        curve_noise_correlation=float(noise.get("correlation", 0.0)),
+        curve_pool=pool,
     )
 
 

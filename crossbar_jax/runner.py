@@ -64,6 +64,7 @@ class Source(NamedTuple):
     first: Any  # () uint32, index of the first crossbar (of point 0)
     unit: Any  # () float, a runtime 1.0 (see `crossbar_jax.kernel._codes`)
     indices: Any = None  # (B_total,) uint32 crossbar index of every lane, or None: from lanes
+    pool_lengths: Any = None  # (K,) int32 points of each curve of a pool, or None: no pool
 
 
 class Outcome(NamedTuple):
@@ -118,7 +119,24 @@ def _lane_fixed(src: Source, lane, model: Model, start) -> Fixed:
         )
         stuck = jnp.moveaxis(stuck, 0, -1)
     word = rng.lane_word(src.seed, crossbar)
-    return kernel.make_fixed(shifts, stuck, word, pt, src.unit)
+    base = top = None
+    if model.pool:
+        base, top = pool_choice(word, model, src.pool_lengths)
+    return kernel.make_fixed(shifts, stuck, word, pt, src.unit, base, top)
+
+
+def pool_choice(word, model: Model, lengths):
+    """Each device's curve of the pool, drawn uniformly from the crossbar's word.
+
+    Returns (c L, L_c - 1) per device, (rows, cols, B): the offset of its curve in the pool's
+    tables and its last point (where it saturates). A pure function of the crossbar.
+    """
+    n_dev = model.rows * model.cols
+    u = rng.uniforms(rng.stream_word(word, rng.POOL_STREAM, 0), n_dev, jnp.float32)
+    c = jnp.minimum((u * np.float32(model.pool)).astype(jnp.uint32), np.uint32(model.pool - 1))
+    c = c.reshape((model.rows, model.cols) + word.shape)
+    top = (jnp.asarray(lengths, jnp.int32)[c] - 1).astype(kernel.count_dtype(model.length))
+    return c * np.uint32(model.length), top
 
 
 def _init(src: Source, starts, *, model: Model, size: int, history: bool = False):
@@ -187,7 +205,9 @@ def _outcome(lanes: Lanes, fixed: Fixed, curves: Curves, *, model: Model, full: 
         out["pulses"] = lanes.n.astype(jnp.int32)
         out["conductances"] = g
         for name, extra in (("eta", lanes.eta), ("depressed", lanes.depressed),
-                            ("stuck", fixed.stuck)):  # fmt: skip
+                            ("stuck", fixed.stuck), ("eps", lanes.eps),
+                            ("curve_index", None if fixed.base is None
+                             else fixed.base // np.uint32(model.length))):  # fmt: skip
             if extra is not None:
                 out[name] = extra
     return out  # lanes last; the host moves the crossbar axis first

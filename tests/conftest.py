@@ -46,6 +46,11 @@ def compose_cfg():
         # Figures take seconds per job; tests that want them say report.figures=true.
         if not any(o.startswith("report.figures") for o in overrides):
             overrides = ("report.figures=false", *overrides)
+        # The schema's defaults (ALGORITHM.md's point: ~experiment drops the main job's
+        # experiment=default) unless a test names an experiment; the main job's own defaults
+        # are tested in test_config.py.
+        if not any(o.lstrip("+~").split("=")[0] == "experiment" for o in overrides):
+            overrides = ("~experiment", *overrides)
         with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
             return compose(
                 config_name="config",

@@ -49,6 +49,59 @@ def test_yaml_defaults_equal_the_schema_defaults(compose_cfg):
     assert cfg["mc"]["chunk_size"] == 65536 and cfg["mc"]["precision"] == "float32"
 
 
+def test_main_job_defaults_are_the_informative_point(compose_cfg):
+    """No experiment given: the shipped curve with its fitted curve noise at beta 6e7; the
+    fitted values are those of data/lsmo_gaq3_model.json. experiment=reference keeps
+    ALGORITHM.md's point with no curve noise (and its params, hence its config_hash)."""
+    import json
+
+    fit = json.loads((REPO / "data" / "lsmo_gaq3_model.json").read_text())
+    spec = validate_config(compose_cfg("experiment=default"))
+    assert spec.train["beta"] == 6e7 and spec.train["k"] == 10.0
+    assert spec.nonideal.curve_noise_std == fit["residual_std_S"]
+    assert spec.nonideal.curve_noise_correlation == fit["residual_lag1_autocorrelation"]
+    assert spec.params["device"]["curve_noise"] == {
+        "std": fit["residual_std_S"],
+        "correlation": fit["residual_lag1_autocorrelation"],
+    }
+    ref = validate_config(compose_cfg("experiment=reference"))
+    plain = validate_config(compose_cfg())
+    assert ref.train == plain.train and ref.train["beta"] == 6e6
+    assert ref.nonideal.is_ideal and "curve_noise" not in ref.params["device"]
+    assert ref.params == {**plain.params, "mc": ref.params["mc"]}
+
+
+def test_curve_noise_and_pool_keys(compose_cfg, tmp_path):
+    """Numbers or 'fitted'; a pool as a list or a folder; errors name the key."""
+    import numpy as np
+
+    curve = np.loadtxt(REPO / "data" / "lsmo_gaq3_model.csv", skiprows=1)
+    for i, n in enumerate((10, 51)):
+        np.savetxt(tmp_path / f"c{i}.csv", curve[:n], header="Conductance(S)", comments="")
+    spec = validate_config(
+        compose_cfg("device.curve_noise.std=2e-9", f"device.curve_pool={tmp_path}")
+    )
+    assert spec.nonideal.curve_noise_std == 2e-9 and len(spec.nonideal.curve_pool) == 2
+    assert [len(c) for c in spec.nonideal.curve_pool] == [10, 51]
+    assert len(spec.params["device"]["curve_pool_sha256"]) == 2
+    listed = validate_config(compose_cfg(f"device.curve_pool=[{tmp_path / 'c1.csv'}]"))
+    assert len(listed.nonideal.curve_pool) == 1
+    for override, text in [
+        ("device.curve_noise.std=-1e-9", "device.curve_noise.std=-1e-09: must be finite and >= 0"),
+        ("device.curve_noise.std=abc", "device.curve_noise.std='abc': expected a number >= 0"),
+        ("device.curve_noise.correlation=1.0", "device.curve_noise.correlation=1.0: must lie"),
+        (f"device.curve_pool={tmp_path / 'none'}", "device.curve_pool="),
+    ]:
+        cfg = compose_cfg("device.curve_noise.std=1e-9", override)
+        with pytest.raises(ConfigError, match=None) as exc:
+            validate_config(cfg)
+        assert text in str(exc.value), str(exc.value)
+    other = tmp_path / "nojson.csv"
+    np.savetxt(other, curve, header="Conductance(S)", comments="")
+    with pytest.raises(ConfigError, match="device.curve_noise.std=fitted: needs"):
+        validate_config(compose_cfg(f"device.curve={other}", "device.curve_noise.std=fitted"))
+
+
 def test_default_curve_is_the_shipped_one(compose_cfg):
     spec = validate_config(compose_cfg())
     assert spec.curve_path == default_curve_path() == REPO / "data" / "lsmo_gaq3_model.csv"

@@ -32,7 +32,9 @@ def grid_job(tmp_path_factory):
 
     conf = Path(__file__).resolve().parents[1] / "conf"
     with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=["report.figures=false", *GRID])
+        cfg = compose(
+            config_name="config", overrides=["~experiment", "report.figures=false", *GRID]
+        )
     out = tmp_path_factory.mktemp("grid")
     result = run_study(cfg, out, echo=None)
     return cfg, out, result

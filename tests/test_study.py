@@ -43,7 +43,9 @@ def small_job(tmp_path_factory):
     conf = Path(__file__).resolve().parents[1] / "conf"
     with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
         # the trajectory figures are opt-in; this job draws them too
-        cfg = compose(config_name="config", overrides=[*SMALL, "report.trajectories=true"])
+        cfg = compose(
+            config_name="config", overrides=["~experiment", *SMALL, "report.trajectories=true"]
+        )
     out = tmp_path_factory.mktemp("job")
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):

@@ -39,6 +39,7 @@ from crossbar_jax.variation import DISTRIBUTIONS, REFERENCE_DISTRIBUTION, load_s
 
 __all__ = [
     "ConfigError",
+    "CurveNoiseConfig",
     "DatasetConfig",
     "DeviceConfig",
     "GRID_KEYS",
@@ -90,6 +91,18 @@ class StuckConfig:
 
 
 @dataclass
+class CurveNoiseConfig:
+    """Per-device curve noise: every device its own fixed g_d[n] = g[n] + eps_d[n].
+
+    A number, or ``fitted``: the value that experiments/fit_curve.py wrote into the JSON beside
+    the curve file (``<curve>.json``: residual_std_S, residual_lag1_autocorrelation).
+    """
+
+    std: Any = 0.0  # siemens, std of eps_d[n] (0: off), or "fitted"
+    correlation: Any = 0.0  # lag-1 autocorrelation of eps_d[n] along n, in [0, 1), or "fitted"
+
+
+@dataclass
 class DeviceConfig:
     """The crossbar: its measured curve, multiplication factor, size and variation."""
 
@@ -107,6 +120,8 @@ class DeviceConfig:
     read_noise: float = 0.0  # relative std of every column current read (0: off)
     stuck: StuckConfig = field(default_factory=StuckConfig)
     depression_curve: str | None = None  # training.update=bidirectional; None: mirror image
+    curve_noise: CurveNoiseConfig = field(default_factory=CurveNoiseConfig)
+    curve_pool: Any = None  # curve files (a list) or a folder of them; each device draws one
 
 
 @dataclass
@@ -500,6 +515,8 @@ def _nonideal(cfg, curve: np.ndarray) -> tuple[NonIdeal, dict, dict]:
             ) from None
     stuck_level = _choice(_get(cfg, "device.stuck.level"), "device.stuck.level", STUCK_LEVELS)
     update = _choice(_get(cfg, "training.update"), "training.update", UPDATES)
+    noise_std, noise_rho = _curve_noise(cfg)
+    pool_paths, pool = _curve_pool(cfg)
     try:
         ni = check_nonideal(
             NonIdeal(
@@ -509,6 +526,9 @@ def _nonideal(cfg, curve: np.ndarray) -> tuple[NonIdeal, dict, dict]:
                 stuck_level=stuck_level,
                 update=update,
                 depression_curve=depression,
+                curve_noise_std=noise_std,
+                curve_noise_correlation=noise_rho,
+                curve_pool=pool,
             ),
             curve.size,
             names=_NONIDEAL_NAMES,
@@ -527,7 +547,98 @@ def _nonideal(cfg, curve: np.ndarray) -> tuple[NonIdeal, dict, dict]:
         device["depression_curve_sha256"] = _sha256(ni.depression_curve)
     if ni.update != "potentiate":
         training["update"] = ni.update
+    if ni.curve_noise_std > 0:
+        device["curve_noise"] = {
+            "std": ni.curve_noise_std,
+            "correlation": ni.curve_noise_correlation,
+        }
+    if pool is not None:
+        device["curve_pool"] = [str(q) for q in pool_paths]
+        device["curve_pool_sha256"] = [_sha256(c) for c in ni.curve_pool]
     return ni, device, training
+
+
+CURVE_SUFFIXES = (".csv", ".txt", ".dat")
+FIT_KEYS = {"std": "residual_std_S", "correlation": "residual_lag1_autocorrelation"}
+
+
+def _fitted(cfg, what: str) -> float:
+    """``device.curve_noise.<what>=fitted``: the value in the JSON beside the curve file."""
+    import json
+
+    key = f"device.curve_noise.{what}"
+    raw = _get(cfg, "device.curve")
+    curve = (
+        default_curve_path() if raw is None or str(raw).strip() == "" else _to_absolute(str(raw))
+    )
+    path = curve.with_suffix(".json")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        value = data[FIT_KEYS[what]]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(
+            f"{key}=fitted: needs {path} with '{FIT_KEYS[what]}' (written by "
+            f"experiments/fit_curve.py for the curve {curve.name}): {exc!r}; or give a number"
+        ) from None
+    if isinstance(value, dict):
+        value = value.get("value")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{key}=fitted: {path} holds {value!r}, not a number") from None
+
+
+def _curve_noise(cfg) -> tuple[float, float]:
+    """device.curve_noise.std (siemens) and .correlation: numbers or ``fitted``."""
+    out = []
+    for what, rule in (("std", "a number >= 0 (siemens)"), ("correlation", "a number in [0, 1)")):
+        key = f"device.curve_noise.{what}"
+        value = _get(cfg, key)
+        if isinstance(value, str) and value.strip().lower() == "fitted":
+            out.append(_fitted(cfg, what))
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{key}={value!r}: expected {rule} or 'fitted'")
+        out.append(float(value))
+    return out[0], out[1]
+
+
+def _curve_pool(cfg) -> tuple[list[Path] | None, tuple | None]:
+    """device.curve_pool: a list of curve files or one folder of them (sorted by name)."""
+    raw = _get(cfg, "device.curve_pool")
+    key = "device.curve_pool"
+    if raw is None or (isinstance(raw, str) and raw.strip() == ""):
+        return None, None
+    if isinstance(raw, str):
+        folder = _to_absolute(raw)
+        if not folder.is_dir():
+            raise ConfigError(
+                f"{key}={raw!r}: not a folder; give a folder of curve files or a list of files"
+            )
+        paths = sorted(q for q in folder.iterdir() if q.suffix.lower() in CURVE_SUFFIXES)
+        if not paths:
+            raise ConfigError(
+                f"{key}={raw!r}: the folder holds no curve file ({', '.join(CURVE_SUFFIXES)})"
+            )
+    else:
+        items = OmegaConf.to_container(raw) if not isinstance(raw, list) else raw
+        if not isinstance(items, list) or not items:
+            raise ConfigError(
+                f"{key}={raw!r}: expected a non-empty list of curve files or a folder"
+            )
+        paths = [_to_absolute(str(q)) for q in items]
+    column = _get(cfg, "device.curve_column")
+    sep = _get(cfg, "device.curve_sep")
+    skip = _int(_get(cfg, "device.curve_skiprows"), "device.curve_skiprows", 0)
+    curves = []
+    for i, path in enumerate(paths):
+        try:
+            curves.append(load_curve(path, column=column, sep=sep, skiprows=skip))
+        except CurveError as exc:
+            raise ConfigError(f"{key}[{i}]={str(path)!r}: {exc}") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{key}[{i}]={str(path)!r}: cannot read: {exc}") from None
+    return paths, tuple(curves)
 
 
 def _shift_map(cfg, distribution: str, shape) -> tuple[np.ndarray | None, dict]:
@@ -603,6 +714,9 @@ _NONIDEAL_NAMES = {
     "stuck_level": "device.stuck.level",
     "update": "training.update",
     "depression_curve": "device.depression_curve",
+    "curve_noise_std": "device.curve_noise.std",
+    "curve_noise_correlation": "device.curve_noise.correlation",
+    "curve_pool": "device.curve_pool",
 }
 
 

@@ -59,10 +59,51 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--column", default="0", help="column index (0-based) or header name")
     ap.add_argument("--sep", default=None, help="field separator (default: by file suffix)")
     ap.add_argument("--skiprows", type=int, default=None, help="preamble lines to skip")
+    ap.add_argument(
+        "--stats-only",
+        action="store_true",
+        help="keep <out-dir>/<name>.csv and .json as they are (no refit) and only add the "
+        "residual statistics of the measured curve against that model curve to the JSON",
+    )
     args = ap.parse_args(argv)
     if args.points is not None and args.points < 2:
         ap.error("--points must be at least 2")
     return args
+
+
+def residual_stats(residuals, n_params: int) -> dict:
+    """The residuals' std (their rms) and lag-1 autocorrelation along n, with 95% intervals.
+
+    std: the rms, interval ``sqrt(SSR / chi2_{0.975}), sqrt(SSR / chi2_{0.025})`` on
+    N - n_params degrees of freedom. Lag-1 autocorrelation r1 = sum e[n] e[n+1] / sum e[n]^2
+    (the usual ACF estimator), interval ``tanh(atanh(r1) -+ 1.96 / sqrt(N - 3))`` (Fisher z).
+    """
+    from scipy.stats import chi2
+
+    e = np.asarray(residuals, np.float64)
+    n = e.size
+    ssr = float(np.sum(e * e))
+    dof = max(n - n_params, 1)
+    rms = float(np.sqrt(ssr / n))
+    std_ci = [
+        float(np.sqrt(ssr / chi2.ppf(0.975, dof))),
+        float(np.sqrt(ssr / chi2.ppf(0.025, dof))),
+    ]
+    r1 = float(np.sum(e[1:] * e[:-1]) / ssr) if ssr > 0 else 0.0
+    half = 1.96 / np.sqrt(max(n - 3, 1))
+    z = np.arctanh(np.clip(r1, -0.999999, 0.999999))
+    r_ci = [float(np.tanh(z - half)), float(np.tanh(z + half))]
+    return {
+        "residual_std_S": rms,
+        "residual_std_ci95_S": std_ci,
+        "residual_lag1_autocorrelation": r1,
+        "residual_lag1_ci95": r_ci,
+        "residual_stats": (
+            "std = rms of measured - chosen model (chi-square 95% interval, N - parameters "
+            "dof); lag-1 autocorrelation sum e[n]e[n+1] / sum e[n]^2 (Fisher-z 95% interval); "
+            "device.curve_noise.std=fitted and correlation=fitted read these"
+        ),
+    }
 
 
 def plot_fits(g: np.ndarray, results, chosen, path: Path, n_out: int, source: str) -> None:
@@ -126,6 +167,8 @@ def main(argv=None) -> int:
     if warning:
         print(f"warning: {warning}", file=sys.stderr)
     n_out = args.points or g.size
+    if args.stats_only:
+        return _stats_only(args, g)
     try:
         results = fit_curve_models(g)
     except ValueError as exc:
@@ -139,6 +182,9 @@ def main(argv=None) -> int:
     np.savetxt(stem.with_suffix(".csv"), model, fmt="%.12e", header="Conductance(S)", comments="")
 
     argv_used = sys.argv[1:] if argv is None else list(argv)
+    stats = residual_stats(
+        g - chosen.evaluate(np.arange(g.size)), len(chosen.to_dict()["parameters"])
+    )
     summary = {
         "chosen_model": chosen.name,
         "formula": chosen.formula,
@@ -146,6 +192,7 @@ def main(argv=None) -> int:
         "parameters": chosen.to_dict()["parameters"],
         "residual_rms_S": chosen.rms,
         "residual_rms_nS": chosen.rms * 1e9,
+        **stats,
         "selection": "lowest AICc (Gaussian residuals; k = parameters + 1); ties: fewer parameters",
         "models": [r.to_dict() for r in results],
         "source_file": args.measured.name,
@@ -159,9 +206,36 @@ def main(argv=None) -> int:
     plot_fits(g, results, chosen, stem.with_suffix(".png"), n_out, args.measured.name)
 
     print(f"chosen: {chosen.name}  rms = {chosen.rms * 1e9:.3f} nS")
+    lo, hi = stats["residual_std_ci95_S"]
+    rlo, rhi = stats["residual_lag1_ci95"]
+    print(
+        f"residuals: std {stats['residual_std_S'] * 1e9:.3f} nS (95% {lo * 1e9:.2f}-"
+        f"{hi * 1e9:.2f}), lag-1 autocorrelation {stats['residual_lag1_autocorrelation']:.3f} "
+        f"(95% {rlo:.2f} to {rhi:.2f})"
+    )
     for r in results:
         print(f"  {r.name:22s} rms {r.rms * 1e9:7.3f} nS  AICc {r.aicc:9.2f}  BIC {r.bic:9.2f}")
     print(f"wrote {stem}.csv, .json, .png")
+    return 0
+
+
+def _stats_only(args, g: np.ndarray) -> int:
+    """Add the residual statistics against an existing model curve to its JSON (no refit)."""
+    stem = args.out_dir / args.name
+    model = load_curve(stem.with_suffix(".csv"))
+    summary = json.loads(stem.with_suffix(".json").read_text(encoding="utf-8"))
+    n = min(model.size, g.size)
+    stats = residual_stats(g[:n] - model[:n], len(summary["parameters"]))
+    summary.update(stats)
+    stem.with_suffix(".json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    lo, hi = stats["residual_std_ci95_S"]
+    rlo, rhi = stats["residual_lag1_ci95"]
+    print(
+        f"residuals against {stem.with_suffix('.csv').name}: std "
+        f"{stats['residual_std_S'] * 1e9:.3f} nS (95% {lo * 1e9:.2f}-{hi * 1e9:.2f}), lag-1 "
+        f"autocorrelation {stats['residual_lag1_autocorrelation']:.3f} (95% {rlo:.2f} to "
+        f"{rhi:.2f}); added to {stem.with_suffix('.json')}"
+    )
     return 0
 
 

@@ -36,7 +36,10 @@ SUPERSEDED = ".superseded"  # where results of a replaced configuration are kept
 # and the curve is identified by its content (device.curve_sha256), not by where the file lies
 # (a moved checkout, another mount point on a cluster node). The same holds for the depression
 # curve and the measured shift map, hashed by content (``*_sha256``).
-NOT_HASHED = ("mc.chunk_size", "device.curve", "device.depression_curve", "device.shift.map")
+NOT_HASHED = (
+    "mc.chunk_size", "device.curve", "device.depression_curve", "device.shift.map",
+    "device.curve_pool",
+)  # fmt: skip
 
 
 def flatten(tree: dict, prefix: str = "") -> dict:

@@ -113,6 +113,26 @@ def _quantile_text(q: Mapping | None, converged) -> str:
     return text
 
 
+def few_converged_note(summary: dict) -> str | None:
+    """What to try when fewer than `FEW_CONVERGED` crossbars converged (None otherwise)."""
+    k = summary.get("converged") or 0
+    if k >= FEW_CONVERGED or "n_crossbars" not in summary:
+        return None
+    beta = ((summary.get("params") or {}).get("training") or {}).get("beta")
+    groups = summary.get("dimensionless") or {}
+    pi1 = groups.get("pi1")
+    drive = f" (pi1 = {pi1:.3g}; the rate rises sharply above about 0.4-1.1)" if pi1 else ""
+    return (
+        f"only {k} of {summary['n_crossbars']} crossbars converged: the epoch quantiles and "
+        f"the Kaplan-Meier curve rest on {k} crossbar(s) and say little. To get an informative "
+        f"run, raise the drive{drive}, e.g. "
+        + (f"training.beta={beta * 10:g} (now {beta:g})" if beta else "a larger training.beta")
+        + " or a larger device.k, or relax the targets (training.positive_target=0.5 "
+        "training.negative_target=-0.5), or give per-device curve noise "
+        "(device.curve_noise.std=fitted); more crossbars (mc.n_crossbars) narrow the interval"
+    )
+
+
 def _statistics_rows(summary: Mapping) -> list[list]:
     level, ci = _ci(summary)
     rate = summary.get("convergence_rate")
@@ -137,6 +157,9 @@ def _statistics_rows(summary: Mapping) -> list[list]:
             "-" if acc is None else f"{acc:.4g}" + (f" (std {std:.3g})" if std is not None else ""),
         ],
     ]
+    groups = summary.get("dimensionless")
+    if isinstance(groups, Mapping):
+        rows += [[f"dimensionless {k}", _fmt(v)] for k, v in groups.items()]
     counts = summary.get("test_accuracy_counts")
     if counts:
         rows.append(
@@ -207,6 +230,11 @@ def write_run_report(
         "",
         _DEFINITIONS,
         "",
+    ]
+    note = few_converged_note(summary) if "params" in summary else None
+    if note:
+        parts += [f"**Few converged.** {note[0].upper()}{note[1:]}.", ""]
+    parts += [
         "## Figures",
         "",
     ]

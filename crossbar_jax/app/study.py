@@ -56,6 +56,7 @@ from crossbar_jax.app.outputs import (
     write_parquet,
     writing,
 )
+from crossbar_jax.app.report import few_converged_note
 from crossbar_jax.stats import summarize
 
 __all__ = [
@@ -385,6 +386,7 @@ def _finish_job(
         "experiment_name": str(cfg.get("experiment_name", "default")),
         "params": spec.params,
         **stats,
+        "dimensionless": _dimensionless(spec),
         "timing": {
             "compile_s": float(result.compile_s),
             "train_s": float(result.train_s),
@@ -440,6 +442,12 @@ def _figure_options(cfg) -> dict:
         "dpi": int(OmegaConf.select(cfg, "report.dpi", default=200)),
         "progress": bool(OmegaConf.select(cfg, "mc.progress", default=False)),
     }
+
+
+def _dimensionless(spec: StudySpec) -> dict:
+    from crossbar_jax.dimensionless import from_params
+
+    return from_params(spec.params, spec.curve, spec.nonideal.curve_pool)
 
 
 def grid_points(cfg) -> list[dict]:
@@ -575,6 +583,11 @@ def _run_grid_jobs(cfg: DictConfig, out: Path, jobs: list, *, job, say) -> dict:
         log.info("figures: the grid's summary figures and report.md in %s", out)
         with writing(out / "figures"), figure_output(opts["fmt"], opts["dpi"]):
             make_sweep_outputs(out, df, df.attrs["swept"])
+            from crossbar_jax.plots.phase import phase_figure
+
+            phase = phase_figure(out, df)  # a grid over two groups: the rate map over (pi1, pi2)
+            if phase is not None:
+                say(f"phase diagram: {phase}")
     say(
         f"grid: {len(jobs)} points ({len(todo)} computed in one batch, "
         f"{len(jobs) - len(todo)} already complete); sweep table {out / 'sweep.csv'}"
@@ -815,6 +828,12 @@ def format_results(summary: dict, out_dir=None) -> str:
         )
     if upper is not None:
         lines.insert(at + 1, f"  upper bound rate < {upper:.3g} (one-sided 95%, none converged)")
+    groups = summary.get("dimensionless")
+    if groups:
+        lines.insert(at + 1, f"  groups      pi1={groups['pi1']:.4g}  pi2={groups['pi2']:.4g}")
+    note = few_converged_note(summary)
+    if note:
+        lines.append(f"  note        {note}")
     if out_dir is not None:
         lines.append(f"  outputs     {out_dir}")
     return "\n".join(lines)
