@@ -23,9 +23,7 @@ def _launcher(**kw):
 
 
 def test_the_preset_defaults_fit_a_two_cpu_node():
-    preset = OmegaConf.load(
-        slurm.__file__.replace("crossbar_jax/slurm.py", "conf/hydra/launcher/slurm.yaml")
-    )
+    preset = OmegaConf.load(REPO / "conf" / "hydra" / "launcher" / "slurm.yaml")
     launcher = _launcher(**{k: preset[k] for k in ("cpus_per_task", "mem_gb", "timeout_min")})
     assert request_problems(launcher, NODE) == []
     assert preset.cpus_per_task == 1 and preset.mem_gb <= 2

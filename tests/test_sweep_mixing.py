@@ -6,8 +6,9 @@ import json
 
 import pytest
 
+from crossbar_jax.app.jobs import SUPERSEDED
 from crossbar_jax.app.outputs import SUMMARY
-from crossbar_jax.app.study import SUPERSEDED, run_study
+from crossbar_jax.app.study import run_study
 from crossbar_jax.app.sweep import MixedSweepError, aggregate
 
 SMALL = ("mc.n_crossbars=256", "mc.progress=false")  # test_study's chunk shape: no new compile

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from crossbar_jax.plots._style import new_figure, save_figure, style
+from crossbar_jax.plots.style import new_figure, save_figure, style
 
 __all__ = ["THRESHOLD", "plot_phase_diagram", "phase_figure"]
 
