@@ -52,6 +52,7 @@ def _args(argv=None):
     p.add_argument("--tasks", nargs="+", default=None, help="a subset of the tasks")
     p.add_argument("--quick", action="store_true", help="n 200,000, NumPy 5,000, 2 rounds")
     p.add_argument("--resident", action="store_true", help="time the device-resident loop too")
+    p.add_argument("--resident-n", type=int, default=131072, help="lanes of the resident chunk")
     p.add_argument("--curve", default=str(REPO / "data" / "lsmo_gaq3_model.csv"))
     p.add_argument("--json", default=None, help="also write the results to this JSON file")
     a = p.parse_args(argv)
@@ -149,7 +150,6 @@ def _agreement(cj, curve, n):
 
 def _resident(cj, curve, n):
     """Trainings/s of the epoch loop alone on one device-resident chunk (no transfers)."""
-    import jax
     import jax.numpy as jnp
     import numpy as np
 
@@ -158,22 +158,10 @@ def _resident(cj, curve, n):
 
     dt = "float32"
     model = make_model(epochs=50, dtype=dt, dataset=cj.FOUR_BIT, length=len(curve))
-    curves = make_curves(curve, dt)
     table = make_point(dt, **{k: np.asarray([v]) for k, v in POINT.items()})
     src = runner.Source(np.uint32(0), np.uint32(n), table, jnp.zeros((4, 4), dt), None,
                         np.uint32(0), jnp.ones((), dt))  # fmt: skip
-    timer = [0.0]
-    fixed, lanes = runner._call("init", timer, src, np.uint32(0), model=model, size=n)
-
-    def loop():
-        s, _ = runner._call("stage", timer, lanes, fixed, curves, np.int32(0), np.int32(49),
-                            None, model=model)  # fmt: skip
-        s, _ = runner._call("final", timer, s, fixed, curves, None, model=model)
-        jax.block_until_ready(s)
-
-    loop()
-    best = min(_time(loop) for _ in range(3))
-    return n / best
+    return runner.time_epoch_loop(model, make_curves(curve, dt), src, n)
 
 
 def _time(fn) -> float:
@@ -244,7 +232,7 @@ def main(argv=None) -> dict:
         rounds=args.rounds,
     )
     if args.resident:
-        info["resident"] = _resident(cj, curve, 131072)
+        info["resident"] = _resident(cj, curve, args.resident_n)
     print(_table(rows, info))
     if args.json:
         Path(args.json).write_text(json.dumps(dict(rows=rows, info=info), indent=2))
@@ -279,7 +267,7 @@ def _table(rows, info) -> str:
     ]
     if "resident" in info:
         lines.append(
-            f"Device-resident epoch loop alone (one chunk of 131,072, no transfers): "
+            f"Device-resident epoch loop alone (one chunk, no transfers): "
             f"{info['resident']:,.0f} trainings/s."
         )
     return "\n".join(lines)

@@ -495,3 +495,33 @@ def record(model: Model, curves: Curves, src: Source, total: int, stride: int = 
     return {k: np.asarray(v) for k, v in rec.items()}, {
         k: _crossbars_first(v) for k, v in final.items()
     }
+
+
+def time_epoch_loop(model: Model, curves: Curves, src: Source, size: int, repeats: int = 3):
+    """Trainings/s of the epoch loop alone on one device-resident chunk of `size` lanes.
+
+    The chunk is drawn once; each repeat runs every epoch (no early stop matters at the
+    reference point) and waits for the device, with no transfer to the host: what the
+    hardware sustains, for the benchmark's ``--resident`` mode (a GPU's figure of merit).
+    """
+    mesh = batch_mesh()
+    timer = [0.0]
+    local = size // mesh.size
+    starts = (local * np.arange(mesh.size)).astype(np.uint32)
+    fixed, lanes, _ = _call("init", timer, mesh, src, starts, model=model, size=local)
+    check_every = 1 if mesh.devices.flat[0].platform == "cpu" else GPU_CHECK_EVERY
+
+    def loop():
+        s, _ = _call("stage", timer, mesh, lanes, fixed, curves, np.int32(0),
+                     np.int32(model.epochs - 1), None, model=model,
+                     check_every=check_every)  # fmt: skip
+        s, _ = _call("final", timer, mesh, s, fixed, curves, None, model=model)
+        jax.block_until_ready(s)
+
+    loop()
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        loop()
+        best = min(best, time.perf_counter() - t0)
+    return size / best
