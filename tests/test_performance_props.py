@@ -176,8 +176,14 @@ shifts = np.asarray(cj.sample_shifts(5, 99, (4, 4)))
 tr = cj.train(shifts, curve=curve, patterns=cj.FOUR_BIT.train_patterns,
               labels=cj.FOUR_BIT.train_labels, beta=2e7, positive_target=0.6,
               negative_target=-0.7, k=30.0, chunk_size=33)
+# per-device curve noise and c2c: each crossbar's own curves and noise, whatever the devices
+ni = cj.NonIdeal(curve_noise_std=4.13e-9, curve_noise_correlation=0.24, c2c_std=2e-9)
+nz = cj.train_nonideal(shifts, curve=curve, patterns=cj.FOUR_BIT.train_patterns,
+                       labels=cj.FOUR_BIT.train_labels, beta=6e7, positive_target=0.8,
+                       negative_target=-0.8, k=10.0, nonideal=ni, seed=7)
 for name, a in [("converged", mc.converged), ("epoch", mc.epoch), ("error", mc.final_error),
-                ("accuracy", mc.test_accuracy), *zip(tr._fields, tr)]:
+                ("accuracy", mc.test_accuracy), *zip(tr._fields, tr),
+                *(("noisy_" + f, v) for f, v in zip(nz._fields, nz))]:
     out[name] = hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()
 print(json.dumps(out))
 """
