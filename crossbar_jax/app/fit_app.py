@@ -206,17 +206,21 @@ def main(argv=None) -> int:
     plot_fits(g, results, chosen, stem.with_suffix(".png"), n_out, args.measured.name)
 
     print(f"chosen: {chosen.name}  rms = {chosen.rms * 1e9:.3f} nS")
-    lo, hi = stats["residual_std_ci95_S"]
-    rlo, rhi = stats["residual_lag1_ci95"]
-    print(
-        f"residuals: std {stats['residual_std_S'] * 1e9:.3f} nS (95% {lo * 1e9:.2f}-"
-        f"{hi * 1e9:.2f}), lag-1 autocorrelation {stats['residual_lag1_autocorrelation']:.3f} "
-        f"(95% {rlo:.2f} to {rhi:.2f})"
-    )
+    print(f"residuals: {_stats_text(stats)}")
     for r in results:
         print(f"  {r.name:22s} rms {r.rms * 1e9:7.3f} nS  AICc {r.aicc:9.2f}  BIC {r.bic:9.2f}")
     print(f"wrote {stem}.csv, .json, .png")
     return 0
+
+
+def _stats_text(stats: dict) -> str:
+    lo, hi = stats["residual_std_ci95_S"]
+    rlo, rhi = stats["residual_lag1_ci95"]
+    return (
+        f"std {stats['residual_std_S'] * 1e9:.3f} nS (95% {lo * 1e9:.2f}-{hi * 1e9:.2f}), "
+        f"lag-1 autocorrelation {stats['residual_lag1_autocorrelation']:.3f} (95% {rlo:.2f} "
+        f"to {rhi:.2f})"
+    )
 
 
 def _stats_only(args, g: np.ndarray) -> int:
@@ -228,13 +232,9 @@ def _stats_only(args, g: np.ndarray) -> int:
     stats = residual_stats(g[:n] - model[:n], len(summary["parameters"]))
     summary.update(stats)
     stem.with_suffix(".json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    lo, hi = stats["residual_std_ci95_S"]
-    rlo, rhi = stats["residual_lag1_ci95"]
     print(
-        f"residuals against {stem.with_suffix('.csv').name}: std "
-        f"{stats['residual_std_S'] * 1e9:.3f} nS (95% {lo * 1e9:.2f}-{hi * 1e9:.2f}), lag-1 "
-        f"autocorrelation {stats['residual_lag1_autocorrelation']:.3f} (95% {rlo:.2f} to "
-        f"{rhi:.2f}); added to {stem.with_suffix('.json')}"
+        f"residuals against {stem.with_suffix('.csv').name}: {_stats_text(stats)}; added to "
+        f"{stem.with_suffix('.json')}"
     )
     return 0
 

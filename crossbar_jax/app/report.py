@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from crossbar_jax.app.jobs import flatten
+
 __all__ = ["write_run_report", "write_sweep_report", "make_run_outputs", "make_sweep_outputs"]
 
 _RUN_FIGURES = {
@@ -70,24 +72,13 @@ def markdown_table(headers: list[str], rows: list[list]) -> str:
     return "\n".join(lines)
 
 
-def _flatten(d: Mapping, prefix: str = "") -> dict:
-    out = {}
-    for key, value in d.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            out.update(_flatten(value, name + "."))
-        else:
-            out[name] = value
-    return out
-
-
 def _params_of(summary: Mapping, params: Mapping | None) -> dict:
     if params is None:
         for key in ("params", "parameters", "config"):
             if isinstance(summary.get(key), Mapping):
                 params = summary[key]
                 break
-    return _flatten(params or {})
+    return flatten(params or {})
 
 
 def _ci(summary: Mapping) -> tuple[str, list | None]:
@@ -185,7 +176,7 @@ def _statistics_rows(summary: Mapping) -> list[list]:
         if key in known or str(key).startswith("convergence_rate_ci"):
             continue
         if key in ("timing", "versions") and isinstance(value, Mapping):
-            rows += [[f"{key}.{k}", v] for k, v in _flatten(value).items()]
+            rows += [[f"{key}.{k}", v] for k, v in flatten(value).items()]
         elif value is None or np.isscalar(value):
             rows.append([key, value])
     return rows
