@@ -153,6 +153,7 @@ def test_a_search_killed_midway_resumes_with_the_same_trials(tmp_path):
         "hydra.sweeper.n_trials=10",
         "hydra.sweeper.sampler.n_startup_trials=4",
         "mc.n_crossbars=500",
+        "hydra.sweep.dir=multirun/optimize",  # one known folder (sweeps name theirs by overrides)
     ]
     sweep = tmp_path / "multirun" / "optimize"
     proc = subprocess.Popen(
@@ -168,7 +169,10 @@ def test_a_search_killed_midway_resumes_with_the_same_trials(tmp_path):
         while len(_trials(sweep)) < 3 and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:  # it had finished on its own
+            pass
         proc.wait()
     first = _trials(sweep)
     if len(first) == 10:
