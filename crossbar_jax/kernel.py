@@ -152,11 +152,8 @@ def accuracy(lanes: Lanes, fixed: Fixed, curves: Curves, model: Model):
         right = None
         for x, y in zip(row, lab, strict=True):
             f = jnp.tanh(x)
+            # right: output 1 (f >= t+) for label 1, output 0 (f <= t-, so f < t+) for label 0
             ok = (f >= p.positive_target) if y else (f <= p.negative_target)
-            if y:
-                ok = ok  # output 1 is right
-            else:
-                ok = ok & ~(f >= p.positive_target)
             right = ok if right is None else right & ok
         c = right.astype(jnp.float32)
         count = c if count is None else count + c

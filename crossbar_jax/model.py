@@ -9,7 +9,6 @@ validated once, at the public boundary (`make_model`, `make_point`); the kernels
 
 from __future__ import annotations
 
-import math
 from typing import Any, NamedTuple
 
 import jax
@@ -226,7 +225,3 @@ def pool_lengths(nonideal):
 def atanh_thresholds(point: Point):
     """(atanh(t+), atanh(t-)): f > t+ exactly when beta*I > atanh(t+), so no tanh per epoch."""
     return jnp.arctanh(point.positive_target), jnp.arctanh(point.negative_target)
-
-
-def _finite(x) -> bool:
-    return math.isfinite(float(x))
