@@ -97,7 +97,8 @@ def _wait_queue_empty(env, limit_s: float) -> None:
 
 def test_2x2_sweep_on_slurm_then_aggregate(cluster, tmp_path):
     sweep_args = ["-m", *SLURM, *TINY, "training.beta=6e6,2e7", "device.k=10,30"]
-    done = _app(cluster, tmp_path, *sweep_args)
+    # One known folder: ad-hoc sweeps otherwise name theirs by their overrides.
+    done = _app(cluster, tmp_path, *sweep_args, "hydra.sweep.dir=multirun/default")
     assert done.returncode == 0, done.stdout + done.stderr
     sweep = tmp_path / "multirun" / "default"
     jobs = _jobs(sweep)
@@ -165,6 +166,7 @@ def test_a_job_killed_by_scancel_is_reported_and_the_sweep_resumes(cluster, tmp_
         "report.figures=false",
         "training.beta=6e6,2e7",
         "device.k=10,30",
+        "hydra.sweep.dir=multirun/default",  # one known folder for the run and its rerun
     ]
     sweep = tmp_path / "multirun" / "default"
     proc = subprocess.Popen(
