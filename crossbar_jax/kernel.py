@@ -36,7 +36,7 @@ from crossbar_jax.manhattan import decode_codes, lane_error, update_codes
 from crossbar_jax.model import Curves, Model, Point, atanh_thresholds
 from crossbar_jax.rng import EVAL_STREAM, READ_STREAM
 
-__all__ = ["Lanes", "Fixed", "init_lanes", "epoch", "final_epoch", "accuracy", "conductances"]
+__all__ = ["Lanes", "Fixed", "init_lanes", "epoch", "accuracy", "conductances"]
 
 
 class Lanes(NamedTuple):
@@ -122,12 +122,6 @@ def epoch(lanes: Lanes, fixed: Fixed, curves: Curves, model: Model, e, *, with_e
         Lanes(n, done, lanes.count + update.astype(jnp.int32), error, eta, depressed, eps),
         err,
     )
-
-
-def final_epoch(lanes: Lanes, fixed: Fixed, curves: Curves, model: Model, e) -> Lanes:
-    """The last epoch, peeled: the same update, and the error that the outcome reports."""
-    new, _ = epoch(lanes, fixed, curves, model, e, with_error=True)
-    return new
 
 
 def conductances(lanes: Lanes, fixed: Fixed, curves: Curves, model: Model):

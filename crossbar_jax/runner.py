@@ -36,7 +36,7 @@ from crossbar_jax.kernel import Fixed, Lanes
 from crossbar_jax.model import Curves, Model, Point
 from crossbar_jax.variation import REFERENCE_DISTRIBUTION, crossbar_keys, sample_shift, shift_lanes
 
-__all__ = ["Source", "Outcome", "run", "record", "compile_count", "DEFAULT_CHUNK"]
+__all__ = ["Source", "run", "record", "compile_count", "DEFAULT_CHUNK"]
 
 log = logging.getLogger(__name__)
 
@@ -65,21 +65,6 @@ class Source(NamedTuple):
     unit: Any  # () float, a runtime 1.0 (see `crossbar_jax.kernel._codes`)
     indices: Any = None  # (B_total,) uint32 crossbar index of every lane, or None: from lanes
     pool_lengths: Any = None  # (K,) int32 points of each curve of a pool, or None: no pool
-
-
-class Outcome(NamedTuple):
-    """Per-crossbar outcomes, on the host (NumPy), batch-first."""
-
-    converged: np.ndarray  # (B,) bool
-    epoch: np.ndarray  # (B,) int32, 1-based epoch of convergence; E when not converged
-    final_error: np.ndarray  # (B,) float, error of the last epoch evaluated (0 if converged)
-    test_accuracy: np.ndarray | None  # (B,) float32
-    pulses: np.ndarray | None  # (B, rows, cols) int32
-    conductances: np.ndarray | None  # (B, rows, cols) float, siemens
-    errors: np.ndarray | None  # (B, E) float, per-epoch error where an update applied, else NaN
-    eta: np.ndarray | None  # (B, rows, cols) float, siemens, accumulated c2c noise
-    depressed: np.ndarray | None  # (B, rows, cols) bool
-    stuck: np.ndarray | None  # (B, rows, cols) bool
 
 
 def _lane_fixed(src: Source, lane, model: Model, start) -> Fixed:
