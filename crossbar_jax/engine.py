@@ -89,7 +89,8 @@ def given_source(shifts, curve, patterns, labels, nonideal, prm_kw, dtype, seed,
     if pad_to is not None and b < pad_to:
         s = np.concatenate([s, np.repeat(s[-1:], pad_to - b, axis=0)])
     data = Dataset(x, y, x[:0], y[:0], "given")
-    model = make_model(epochs=prm["epochs"], dtype=dt, dataset=data, length=g.size, nonideal=ni)
+    model = make_model(epochs=prm["epochs"], dtype=dt, dataset=data, length=g.size, nonideal=ni,
+                       v0=prm["v0"], v1=prm["v1"])  # fmt: skip
     point = {k: prm[k] for k in ("beta", "positive_target", "negative_target", "k", "v0", "v1")}
     if ni is not None:
         point.update(ni.magnitudes())

@@ -28,6 +28,7 @@ __all__ = [
     "activations",
     "forward",
     "grouped_sum",
+    "signed_sum",
     "beta_currents",
 ]
 
@@ -125,12 +126,31 @@ def grouped_sum(values, bits, v0, v1):
     return v1 * chain_sum(ones) if ones else v0 * chain_sum(zeros)
 
 
+def signed_sum(values, bits):
+    """``(sum of values on 1-bits) - (sum on 0-bits)``: sum_r v_r(p) values_r / v1 when
+    v0 = -v1. Only additions: no product for the compiler to contract into an FMA, so the
+    floats are the same in every program, whatever XLA fuses."""
+    ones = [v for v, b in zip(values, bits, strict=True) if b]
+    zeros = [v for v, b in zip(values, bits, strict=True) if not b]
+    if ones and zeros:
+        return chain_sum(ones) - chain_sum(zeros)
+    return chain_sum(ones) if ones else -chain_sum(zeros)
+
+
 def beta_currents(lanes, fixed, curves, model, bits, word=None, stream=rng.READ_STREAM, e=0):
     """x = beta * I of every (pattern, neuron): a [p][m] list of (B,) lanes.
 
     With read noise, every column current of every read gets its own ``1 + read_noise z``.
     """
     p = fixed.point
+    if not model.per_device_lookup and model.symmetric:
+        w = synapse_weights(lanes, fixed, curves, model)
+        scale = p.beta * p.k * p.v1
+        return [
+            [scale * signed_sum([w[r][m] for r in range(model.rows)], b)
+             for m in range(model.neurons)]
+            for b in bits
+        ]  # fmt: skip
     if not model.per_device_lookup:
         w = synapse_weights(lanes, fixed, curves, model)
         scale = p.beta * p.k

@@ -202,7 +202,7 @@ def record_run_history(seed: int, crossbars, *, max_epochs: int | None = None, *
     model = make_model(
         epochs=prm["epochs"], dtype=dt, dataset=dataset._replace(
             test_patterns=dataset.train_patterns[:0], test_labels=dataset.train_labels[:0]),
-        length=g.size, distribution=distribution, nonideal=ni,
+        length=g.size, distribution=distribution, nonideal=ni, v0=prm["v0"], v1=prm["v1"],
     )  # fmt: skip
     point = {**{k_: prm[k_] for k_ in prm if k_ != "epochs"}, "low": lo, "high": hi,
              "division_factor": df}  # fmt: skip

@@ -29,6 +29,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax import lax
 
 from crossbar_jax.device import device_values, pulse_lanes
 from crossbar_jax.forward import beta_currents
@@ -112,9 +113,12 @@ def epoch(lanes: Lanes, fixed: Fixed, curves: Curves, model: Model, e, *, with_e
     done = lanes.done | conv
     update = ~done if live is None else ~done & live
     n, eta, depressed, eps = pulse_lanes(lanes, fixed, ups, downs, update, model, e)
-    # Divided by the runtime 1.0 so that the error is one loop of its own in every program that
-    # computes it (history or not): the same fusion gives the same floats, bit for bit.
-    err = lane_error(xs, labels, fixed) / fixed.unit if with_error else None
+    # From materialised currents (the barrier) and divided by the runtime 1.0, the error is one
+    # loop of its own in every program that computes it (history or not, one point or a grid):
+    # the same fusion gives the same floats, bit for bit.
+    err = None
+    if with_error:
+        err = lane_error(lax.optimization_barrier(xs), labels, fixed) / fixed.unit
     error = lanes.error
     if with_error:
         error = jnp.where(lanes.done, error, jnp.where(conv, jnp.zeros_like(err), err))

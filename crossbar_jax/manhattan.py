@@ -14,7 +14,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
-from crossbar_jax.forward import chain_sum, grouped_sum, ordered_sum
+from crossbar_jax.forward import chain_sum, grouped_sum, ordered_sum, signed_sum
 
 __all__ = [
     "SECH2_ZERO_ABOVE",
@@ -222,8 +222,9 @@ def _reciprocal_1_2(d):
     return 0.5 * r
 
 
-def lane_directions(xs, labels_m, bits, fixed, rows: int):
-    """One neuron's update signs per row: lists (up, down) of (B,) bool."""
+def lane_directions(xs, labels_m, bits, fixed, rows: int, symmetric: bool = False):
+    """One neuron's update signs per row: lists (up, down) of (B,) bool. With v0 = -v1 < 0
+    (`symmetric`) the sign of ``v1 (S1 - S0)`` is that of S1 - S0: two sums compared."""
     p = fixed.point
     a, live, a_min = live_minimum(xs)
     e_min = jnp.exp(-2.0 * a_min)
@@ -237,7 +238,17 @@ def lane_directions(xs, labels_m, bits, fixed, rows: int):
         deltas.append(w * (t * one - jnp.sign(x) * (1.0 - u)) * (r * r * r))
     up, down = [], []
     for r in range(rows):
-        total = grouped_sum(deltas, [b[r] for b in bits], p.v0, p.v1)
+        on = [d for d, b in zip(deltas, bits, strict=True) if b[r]]
+        if symmetric and on and len(on) < len(deltas):
+            off = [d for d, b in zip(deltas, bits, strict=True) if not b[r]]
+            s1, s0 = chain_sum(on), chain_sum(off)
+            up.append(s1 > s0)
+            down.append(s1 < s0)
+            continue
+        if symmetric:
+            total = signed_sum(deltas, [b[r] for b in bits])
+        else:
+            total = grouped_sum(deltas, [b[r] for b in bits], p.v0, p.v1)
         up.append(total > 0)
         down.append(total < 0)
     return up, down
@@ -290,7 +301,7 @@ def update_codes(xs, bits, labels, fixed, model):
         for x, y in zip(col, lab, strict=True):
             ok = target_met(x, y, fixed)
             conv = ok if conv is None else conv & ok
-        up, down = lane_directions(col, lab, bits, fixed, model.rows)
+        up, down = lane_directions(col, lab, bits, fixed, model.rows, model.symmetric)
         blocks = []
         for r0 in range(0, model.rows, block):
             code = jnp.where(conv, 1.0, 0.0).astype(dtype)

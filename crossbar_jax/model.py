@@ -76,6 +76,7 @@ class Model(NamedTuple):
     branches: bool = False  # a depression curve of its own (else the potentiation mirror)
     curve_noise: bool = False  # every device has its own fixed noise eps_d[n] along its curve
     pool: int = 0  # K, curves in the pool each device draws one of (0: all share the curve)
+    symmetric: bool = False  # v0 = -v1 < 0: a row's term is +-v1 (see `forward.beta_currents`)
 
     @property
     def pool_pairs(self) -> bool:
@@ -133,8 +134,11 @@ def make_model(
     length: int,
     distribution: str = REFERENCE_DISTRIBUTION,
     nonideal=None,
+    v0: float = -0.1,
+    v1: float = 0.1,
 ) -> Model:
-    """The `Model` of a run from validated inputs (a `Dataset`, a `NonIdeal` or None)."""
+    """The `Model` of a run from validated inputs (a `Dataset`, a `NonIdeal` or None, and the
+    input voltages v0, v1 in volts, which choose the symmetric program when v0 = -v1 < 0)."""
     if distribution not in DISTRIBUTIONS:
         raise ValueError(f"distribution={distribution!r}: expected one of {list(DISTRIBUTIONS)}")
     sw = dict(c2c=False, read=False, stuck=False, stuck_high=False, bidirectional=False)
@@ -165,6 +169,7 @@ def make_model(
         length=int(length),
         distribution=distribution,
         branches=branches,
+        symmetric=bool(float(v1) > 0 and float(v0) == -float(v1)),
         **sw,
         **extra,
     )

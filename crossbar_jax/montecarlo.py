@@ -179,7 +179,7 @@ def _run_points(
     smap = check_shift_map(shift_map, distribution, shape)
     model = make_model(
         epochs=epochs, dtype=dt, dataset=dataset, length=g.size,
-        distribution=distribution, nonideal=ni,
+        distribution=distribution, nonideal=ni, v0=v0, v1=v1,
     )  # fmt: skip
     curves = make_curves(
         g, dt, None if ni is None else ni.depression_curve, None if ni is None else ni.curve_pool

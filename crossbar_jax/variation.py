@@ -21,6 +21,9 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax import lax
+
+from crossbar_jax import threefry
 
 __all__ = [
     "crossbar_keys",
@@ -61,18 +64,26 @@ def lognormal_minmax(key, shape, low, high, division_factor, dtype=jnp.float32):
         low, high: shift range in siemens (0 < low < high), traced.
         division_factor: spread control, > 0; larger gives a narrower lognormal.
     """
-    n = shape[0] * shape[1]
+    z = jax.random.normal(key, (shape[0] * shape[1],), dtype=dtype)
+    return _minmax_of_normals(z, low, high, division_factor).reshape(shape).astype(dtype)
+
+
+def _minmax_of_normals(z, low, high, division_factor):
+    """One crossbar's lognormal min-max values from its (rows * cols,) standard normals z."""
     mu = jnp.log((low + high) / 2.0)
     sigma = jnp.abs(jnp.log(high / low)) / division_factor
-    z = jax.random.normal(key, (n,), dtype=dtype)
     x = jnp.exp(mu + sigma * z)
     lo, hi = jnp.min(x), jnp.max(x)
-    s = (x - lo) / (hi - lo) * (high - low) + low
-    return s.reshape(shape).astype(dtype)
+    return (x - lo) / (hi - lo) * (high - low) + low
 
 
 def shift_lanes(seed, indices, shape, low, high, division_factor, dtype=jnp.float32):
     """Lognormal min-max shifts of crossbars `indices`, crossbars last: (rows, cols, n) siemens.
+
+    The draw of `lognormal_minmax` for every crossbar's key ``fold_in(key(seed), i)``, computed
+    lane by lane: the normals bit for bit `jax.random`'s (`crossbar_jax.threefry`, one fused
+    pass per draw instead of ``vmap``'s Threefry loops); the lognormal and its rescaling equal
+    to an ulp or two (XLA evaluates exp with other code in other loops).
 
     Args:
         seed: the study's seed (uint32, traced).
@@ -81,11 +92,17 @@ def shift_lanes(seed, indices, shape, low, high, division_factor, dtype=jnp.floa
         low, high, division_factor: (n,) per crossbar (each crossbar may belong to another
             parameter point), traced.
     """
-    sample = partial(lognormal_minmax, shape=tuple(shape), dtype=dtype)
-    shifts = jax.vmap(lambda k, lo, hi, df: sample(k, low=lo, high=hi, division_factor=df))(
-        crossbar_keys(seed, indices), low, high, division_factor
+    dtype = jnp.dtype(dtype)
+    rows, cols = shape
+    u = threefry.uniforms(threefry.crossbar_key_words(seed, indices), rows * cols, dtype)
+    # From the uniforms on, exactly `lognormal_minmax`'s operations in its layout (crossbars,
+    # devices); the barrier keeps XLA from fusing them into the lane-major loops, where it
+    # evaluates erf_inv and exp with other code (floats an ulp apart).
+    u = lax.optimization_barrier(u.T)
+    s = jax.vmap(lambda v, *p: _minmax_of_normals(threefry.normals_of(v), *p))(
+        u, low, high, division_factor
     )
-    return jnp.moveaxis(shifts, 0, -1)
+    return jnp.moveaxis(s.reshape((-1, rows, cols)).astype(dtype), 0, -1)
 
 
 @partial(jax.jit, static_argnames=("n", "shape", "dtype"))

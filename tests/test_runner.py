@@ -109,6 +109,7 @@ def test_xla_defaults_respect_the_user():
     assert off["applied"] == {} and off["flags"] == "" and off["devices"] == 1
     default = _defaults_in_subprocess({})
     assert default["devices"] == (os.cpu_count() or 1)
+    assert "xla_cpu_use_multi_output_fusion" in default["flags"]
     if cj._xla_defaults.has_avx512():
         assert "--xla_cpu_prefer_vector_width=512" in default["flags"]
 
