@@ -52,7 +52,7 @@ def _args(argv=None):
     p.add_argument("--tasks", nargs="+", default=None, help="a subset of the tasks")
     p.add_argument("--quick", action="store_true", help="n 200,000, NumPy 5,000, 2 rounds")
     p.add_argument("--resident", action="store_true", help="time the device-resident loop too")
-    p.add_argument("--resident-n", type=int, default=131072, help="lanes of the resident chunk")
+    p.add_argument("--resident-n", type=int, default=262144, help="lanes of the resident chunk")
     p.add_argument("--curve", default=str(REPO / "data" / "lsmo_gaq3_model.csv"))
     p.add_argument("--json", default=None, help="also write the results to this JSON file")
     a = p.parse_args(argv)

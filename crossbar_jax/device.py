@@ -98,7 +98,10 @@ def synapse_weights(lanes, fixed, curves, model):
         d = curves.pool_pair[pair] + (fixed.shifts[:, 0::2] - fixed.shifts[:, 1::2])
     else:
         pair = n[:, 0::2] * length + n[:, 1::2]
-        d = curves.pair_table[pair] + (fixed.shifts[:, 0::2] - fixed.shifts[:, 1::2])
+        # Counts stay in 0..L-1, so the pair index is in the table: no clamping per element.
+        d = curves.pair_table.at[pair].get(mode="promise_in_bounds") + (
+            fixed.shifts[:, 0::2] - fixed.shifts[:, 1::2]
+        )
     if model.c2c:
         d = d + (lanes.eta[:, 0::2] - lanes.eta[:, 1::2])
     if model.curve_noise:

@@ -13,11 +13,14 @@ How it is computed (each measured on the 2-core Zen 4 CPU against the earlier en
 * **One gather per synapse.** The weight of synapse (r, m) is ``(G+ - G-) / k = T2[n+ L + n-]
   + (s+ - s-)``, with T2 the table of curve differences (`crossbar_jax.model.make_curves`).
 * **No tanh for convergence.** f > t+ exactly when x = beta I > atanh(t+).
-* **One exp per pattern for the update.** With a = |x|, a_min the smallest live a of the
-  neuron and u = exp(-2 a) = w exp(-2 a_min), ``(T - tanh x) sech^2 x`` is, up to a positive
-  factor per neuron, ``w (T (1 + u) - sign(x) (1 - u)) / (1 + u)^3``. Terms the float64
-  reference has at exactly 0 (|x| > 355.58, where its cosh^2 overflows) are 0 here too, and
-  nothing under- or overflows in float32.
+* **One exp per pattern for the update.** With a = |x|, a_min the smallest a of the neuron and
+  u = exp(-2 a) = w exp(-2 a_min), ``(T - tanh x) sech^2 x`` is, up to a positive factor per
+  neuron, ``w (A + B u) / (1 + u)^3`` (`crossbar_jax.manhattan.lane_directions`). Terms the
+  float64 reference has at exactly 0 (|x| > 355.58, where its cosh^2 overflows) are 0 here
+  too, and nothing under- or overflows in float32.
+* **v0 = -v1** (a static switch): the currents are ``beta k v1`` times a signed sum of weights
+  and the update compares two sums, with no product for XLA to contract differently in
+  different programs.
 * **The error only where it is reported**: every epoch for a history, else once, in the last
   (peeled) epoch.
 """
@@ -138,20 +141,19 @@ def accuracy(lanes: Lanes, fixed: Fixed, curves: Curves, model: Model):
     """Fraction of held-out patterns whose every neuron output is right, per lane (B,).
 
     Output 1 when f >= t+, 0 when f <= t-, undecided (wrong) otherwise, as
-    `crossbar_jax.evaluate.predict`; each held-out pattern is read once (noisy if on).
+    `crossbar_jax.evaluate.predict`; each held-out pattern is read once (noisy if on). As in
+    training, f = tanh(x) is never computed: f >= t+ exactly when x >= atanh(t+).
     """
     batch = lanes.done.shape[0]
     if not model.test_bits:
         return jnp.full((batch,), jnp.nan, jnp.float32)
-    p = fixed.point
     xs = beta_currents(lanes, fixed, curves, model, model.test_bits, fixed.word, EVAL_STREAM, 0)
     count = None
     for row, lab in zip(xs, model.test_labels, strict=True):
         right = None
         for x, y in zip(row, lab, strict=True):
-            f = jnp.tanh(x)
             # right: output 1 (f >= t+) for label 1, output 0 (f <= t-, so f < t+) for label 0
-            ok = (f >= p.positive_target) if y else (f <= p.negative_target)
+            ok = (x >= fixed.a_plus) if y else (x <= fixed.a_minus)
             right = ok if right is None else right & ok
         c = right.astype(jnp.float32)
         count = c if count is None else count + c
