@@ -145,9 +145,9 @@ def pulse_lanes(lanes, fixed, up, down, update, model, e):
         shape = eta.shape
         word = rng.stream_word(fixed.word, rng.C2C_STREAM, e)
         if model.bidirectional:  # both devices of a synapse may be pulsed: a normal each
-            z = rng.normals(word, shape[0] * shape[1], eta.dtype).reshape(shape)
+            z = rng.fast_normals(word, shape[0] * shape[1], eta.dtype).reshape(shape)
         else:  # one device of a synapse at most: one normal per synapse serves both
-            zs = rng.normals(word, model.rows * model.neurons, eta.dtype)
+            zs = rng.fast_normals(word, model.rows * model.neurons, eta.dtype)
             z = jnp.repeat(zs.reshape(model.rows, model.neurons, -1), 2, axis=1)
         eta = eta + jnp.where(pulsed, fixed.point.c2c_std * z, jnp.zeros_like(eta))
     eps = lanes.eps

@@ -162,7 +162,9 @@ def beta_currents(lanes, fixed, curves, model, bits, word=None, stream=rng.READ_
     g = device_values(lanes, fixed, curves, model)
     z = None
     if model.read:
-        z = rng.normals(rng.stream_word(word, stream, e), len(bits) * model.neurons, g[0][0].dtype)
+        z = rng.fast_normals(
+            rng.stream_word(word, stream, e), len(bits) * model.neurons, g[0][0].dtype
+        )
         z = [z[j] for j in range(z.shape[0])]
     out = []
     for q, b in enumerate(bits):

@@ -7,9 +7,14 @@ of (seed, crossbar index, stream, epoch, counter), built from a 32-bit integer f
 good avalanche (`mix32`, the "lowbias32" constants of Chris Wellons' hash-prospector). Crossbar
 i therefore draws the same numbers whatever its batch, chunk, lane or device.
 
-Normals come from the inverse CDF of 24-bit uniforms (tails truncated at about 5.4 sigma),
-which is plenty for device noise. The shifts and the stuck-device draws are made once per crossbar,
-outside the loop, with `jax.random` from ``fold_in(key(seed), i)`` (see
+The in-loop normals (cycle-to-cycle noise, read noise, curve noise) are `fast_normals`: an odd
+polynomial of the standardised sum of a hash's four bytes, with variance 1, kurtosis 2.997 (a
+normal's is 3) and |z| <= 4.44, every quantile within 0.017 of the normal's for |z| < 3. They
+cost a few integer operations and three multiply-adds; the inverse-CDF normals (`normals`, an
+erfinv with a log and a sqrt per number, tails truncated at about 5.4 sigma) cost more than the
+ideal epoch itself (measured: c2c at 0.49 of the ideal trainings/s with them, 0.72 with
+`fast_normals`; read noise 0.35 and 0.66). The shifts and the stuck-device draws are made
+once per crossbar, outside the loop, from ``fold_in(key(seed), i)`` (see
 `crossbar_jax.variation`).
 """
 
@@ -26,6 +31,7 @@ __all__ = [
     "uniforms",
     "normals",
     "fast_normals_at",
+    "fast_normals",
 ]
 
 _GOLDEN = np.uint32(0x9E3779B9)
@@ -109,6 +115,12 @@ def fast_normals_at(word, counters, dtype):
     a1, a3, a5 = (np.asarray(v, dtype) for v in _POLY)
     x2 = x * x
     return x * (a1 + x2 * (a3 + x2 * a5))
+
+
+def fast_normals(word, n: int, dtype):
+    """(n, *word.shape) near-normal numbers (`fast_normals_at`) at counters 1..n of a word."""
+    j = jnp.arange(1, n + 1, dtype=jnp.uint32).reshape((n,) + (1,) * jnp.ndim(word))
+    return fast_normals_at(word[None], j, dtype)
 
 
 # Counter streams of the in-loop noise: read noise in training, cycle-to-cycle noise, and the
