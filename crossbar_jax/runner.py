@@ -416,7 +416,11 @@ def run(
                 finished=lambda k, start=start, n=n: advance(start + min(k, n)),
             )  # fmt: skip
             for name, value in res.items():
-                if name not in out:
+                if name not in out and value.ndim == 2 and not value.flags.c_contiguous:
+                    # The error history comes epochs first from the device: keep that memory
+                    # order (a transposed view), so that every chunk is copied row by row.
+                    out[name] = np.empty(value.shape[::-1][:1] + (total,), value.dtype).T
+                elif name not in out:
                     out[name] = np.empty((total,) + value.shape[1:], value.dtype)
                 out[name][start : start + n] = value[:n]
             advance(start + n)
