@@ -193,6 +193,7 @@ def test_shuffle_is_a_permutation_per_epoch_and_crossbar():
     assert (sel != other).any(axis=(0, 1)).mean() > 0.9  # a new order every epoch
 
 
+@pytest.mark.slow
 def test_shuffled_online_outcomes_do_not_depend_on_chunking(curve):
     ni = NonIdeal(mode="online", shuffle=True, read_noise=0.05)
     whole = run_monte_carlo_nonideal(7, 1000, curve=curve, nonideal=ni, **POINT)
