@@ -14,8 +14,10 @@ pattern) and online, the stochastic per-pattern mode. An online epoch of one cro
    have not moved since); every later step is a read of its own.
 
 The gradient sign of one pattern is ``sign(v_r) sign(T - f)`` wherever sech^2 > 0 (|beta I| up
-to `crossbar_jax.manhattan.SECH2_ZERO_ABOVE`, zero beyond, as the float64 reference), computed
-with the batch kernel's operations, so a one-pattern training set gives exactly the batch run.
+to `crossbar_jax.manhattan.SECH2_ZERO_ABOVE`, zero beyond, as the float64 reference): the first
+step takes it from the batch kernel's floats, so a one-pattern training set gives exactly the
+batch run; the later steps compare x with atanh(T), the same sign without an exponential
+(`pattern_directions`). The later steps run in a loop (`lax.fori_loop`) over the patterns.
 
 Random numbers (crossbar_jax.rng): the order of epoch e is the ranking of P uniforms of stream
 `SHUFFLE_STREAM` at epoch e; the read noise of step j > 0 is stream `ONLINE_READ_STREAM` at
@@ -27,19 +29,26 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 import numpy as np
+from jax import lax
 
 from crossbar_jax import rng
 from crossbar_jax.device import device_values, pulse_lanes, relax_lanes, synapse_weights
 from crossbar_jax.forward import adc_scale, beta_currents, chain_sum, grouped_sum, read_logic
 from crossbar_jax.manhattan import SECH2_ZERO_ABOVE, lane_error, target_met
 
-__all__ = ["online_epoch", "pattern_order", "pattern_currents", "pattern_directions"]
+__all__ = [
+    "online_epoch",
+    "pattern_order",
+    "pattern_ranks",
+    "pattern_currents",
+    "pattern_directions",
+]
 
 
-def pattern_order(word, n_patterns: int, e):
-    """Epoch e's pattern order of every lane: sel[j][p] (B,) bool, pattern p is step j.
+def pattern_ranks(word, n_patterns: int, e):
+    """Epoch e's step of every pattern, per lane: a list over patterns of (B,) int32.
 
-    The rank of P uniforms of the crossbar's shuffle stream (ties broken by index): a uniform
+    The ranks of P uniforms of the crossbar's shuffle stream (ties broken by index): a uniform
     random permutation, the same for a crossbar whatever its batch, chunk or device.
     """
     u = rng.uniforms(rng.stream_word(word, rng.SHUFFLE_STREAM, e), n_patterns, jnp.float32)
@@ -47,7 +56,14 @@ def pattern_order(word, n_patterns: int, e):
     ranks = []
     for p in range(n_patterns):
         before = [(u[q] < u[p]) if q > p else (u[q] <= u[p]) for q in range(n_patterns) if q != p]
-        ranks.append(chain_sum([b.astype(jnp.int32) for b in before]) if before else 0 * u[p])
+        zero = jnp.zeros(u[p].shape, jnp.int32)
+        ranks.append(chain_sum([b.astype(jnp.int32) for b in before]) if before else zero)
+    return ranks
+
+
+def pattern_order(word, n_patterns: int, e):
+    """Epoch e's pattern order of every lane: sel[j][p] (B,) bool, pattern p is step j."""
+    ranks = pattern_ranks(word, n_patterns, e)
     return [[ranks[p] == j for p in range(n_patterns)] for j in range(n_patterns)]
 
 
@@ -88,22 +104,34 @@ def pattern_currents(lanes, fixed, curves, model, bits, word, stream, e):
     return out
 
 
-def pattern_directions(x, label, bits, fixed, rows: int):
+def pattern_directions(x, label, bits, fixed, rows: int, *, exact: bool = False):
     """One neuron's update for one pattern: lists over rows (up, down) of (B,) bool.
 
-    ``delta = (T - f) sech^2(x)`` has the sign of ``T (1 + u) - sign(x) (1 - u)``, u = e^{-2|x|}
-    (the batch kernel's `crossbar_jax.manhattan.lane_directions` for one pattern, less its
-    positive factors), and is 0 where the float64 reference's sech^2 is. `label` is static or
-    (B,) bool; the row's voltage has the sign of v1 on a 1-bit and of v0 on a 0-bit.
+    ``delta = (T - f) sech^2(x)`` has the sign of ``T - tanh(x)``, that is of ``atanh(T) - x``
+    (tanh is increasing), and is 0 where the float64 reference's sech^2 is (|x| above
+    `crossbar_jax.manhattan.SECH2_ZERO_ABOVE`); synapse r moves in the sign of v_r delta. The
+    comparison needs no exponential (measured: 1.5x the online epoch's speed). With `exact`
+    the sign is taken from the batch kernel's own floats, ``T (1 + u) - sign(x) (1 - u)`` with
+    u = e^{-2|x|} (`crossbar_jax.manhattan.lane_directions` for one pattern, less its positive
+    factors), so that the first step of an epoch is the batch update bit for bit; the two differ
+    only where x is within rounding of atanh(T). `label` and `bits[r]` are static or traced.
     """
     p = fixed.point
+    static = isinstance(label, (bool, int, np.integer))
     a = jnp.abs(x)
-    u = jnp.exp(-2.0 * a)
-    if isinstance(label, (bool, int, np.integer)):
-        t = p.positive_target if label else p.negative_target
+    if exact:
+        u = jnp.exp(-2.0 * a)
+        if static:
+            t = p.positive_target if label else p.negative_target
+        else:
+            t = jnp.where(label, p.positive_target, p.negative_target)
+        d = t * (1.0 + u) - jnp.sign(x) * (1.0 - u)
     else:
-        t = jnp.where(label, p.positive_target, p.negative_target)
-    d = t * (1.0 + u) - jnp.sign(x) * (1.0 - u)
+        if static:
+            at = fixed.a_plus if label else fixed.a_minus
+        else:
+            at = jnp.where(label, fixed.a_plus, fixed.a_minus)
+        d = jnp.where(x < at, 1.0, jnp.where(x > at, -1.0, 0.0)).astype(x.dtype)
     d = jnp.where(a <= SECH2_ZERO_ABOVE, d, jnp.zeros_like(d))
     up, down = [], []
     for r in range(rows):
@@ -133,35 +161,57 @@ def online_epoch(lanes, fixed, curves, model, e, *, with_error: bool, live=None)
     error = lanes.error
     if with_error:
         error = jnp.where(lanes.done, error, jnp.where(conv, jnp.zeros_like(err), err))
-    order = pattern_order(fixed.word, n_pat, e) if model.shuffle else None
+    ranks = pattern_ranks(fixed.word, n_pat, e) if model.shuffle else None
     step0 = jnp.asarray(e, jnp.uint32) * np.uint32(n_pat)
-    s = lanes
-    for j in range(n_pat):
-        if order is None:
-            b, lab = bits[j], labels[j]
-            x = xs[j]
-        else:
-            sel = order[j]
-            b = [_any([sel[q] for q in range(n_pat) if bits[q][r]], sel[0])
-                 for r in range(model.rows)]  # fmt: skip
-            lab = [_any([sel[q] for q in range(n_pat) if labels[q][m]], sel[0])
-                   for m in range(model.neurons)]  # fmt: skip
-            x = None
-            if j == 0:  # the start-of-epoch read of the pattern this step takes
-                x = list(xs[0])
-                for q in range(1, n_pat):
-                    x = [jnp.where(sel[q], xq, xm) for xq, xm in zip(xs[q], x, strict=True)]
-        if j > 0:
-            x = pattern_currents(s, fixed, curves, model, b, fixed.word, rng.ONLINE_READ_STREAM,
-                                 step0 + np.uint32(j))  # fmt: skip
+
+    def pattern(j):
+        """Step j's pattern: (bits over rows, labels over neurons), static, traced or per lane."""
+        if ranks is None:
+            if isinstance(j, int):
+                return bits[j], labels[j]
+            row = jnp.asarray(np.asarray(bits, bool))[j]
+            lab = jnp.asarray(np.asarray(labels, bool))[j]
+            return [row[r] for r in range(model.rows)], [lab[m] for m in range(model.neurons)]
+        sel = [r == j for r in ranks]
+        b = [_any([sel[q] for q in range(n_pat) if bits[q][r]], sel[0]) for r in range(model.rows)]
+        lab = [_any([sel[q] for q in range(n_pat) if labels[q][m]], sel[0])
+               for m in range(model.neurons)]  # fmt: skip
+        return b, lab, sel
+
+    def pulse(s, x, b, lab, j):
         ups, downs = [], []
         for m in range(model.neurons):
-            up, down = pattern_directions(x[m], lab[m], b, fixed, model.rows)
+            up, down = pattern_directions(x[m], lab[m], b, fixed, model.rows,
+                                          exact=isinstance(j, int))  # fmt: skip
             ups.append(up)
             downs.append(down)
         n, eta, depressed, eps = pulse_lanes(s, fixed, ups, downs, update, model,
-                                             step0 + np.uint32(j))  # fmt: skip
-        s = s._replace(n=n, eta=eta, depressed=depressed, eps=eps)
+                                             step0 + jnp.asarray(j, jnp.uint32))  # fmt: skip
+        return s._replace(n=n, eta=eta, depressed=depressed, eps=eps)
+
+    # Step 0 reads nothing new: the devices are as the start-of-epoch read saw them.
+    first = pattern(0)
+    x = list(xs[0])
+    if ranks is not None:
+        for q in range(1, n_pat):
+            x = [jnp.where(first[2][q], xq, xm) for xq, xm in zip(xs[q], x, strict=True)]
+    s = pulse(lanes, x, first[0], first[1], 0)
+
+    def body(j, state):
+        # A loop over the later steps keeps each step's device states in memory: unrolled, XLA
+        # recomputed the chain of earlier pulses inside every later step's gather and emitted
+        # that loop as scalar code (measured: 0.1 of the batch epoch's speed).
+        s = s0._replace(n=state[0], eta=state[1], depressed=state[2], eps=state[3])
+        b, lab = pattern(j)[:2]
+        x = pattern_currents(s, fixed, curves, model, b, fixed.word, rng.ONLINE_READ_STREAM,
+                             step0 + j.astype(jnp.uint32))  # fmt: skip
+        s = pulse(s, x, b, lab, j)
+        return (s.n, s.eta, s.depressed, s.eps)
+
+    s0 = s
+    if n_pat > 1:
+        state = lax.fori_loop(1, n_pat, body, (s.n, s.eta, s.depressed, s.eps))
+        s = s._replace(n=state[0], eta=state[1], depressed=state[2], eps=state[3])
     new = s._replace(done=done, count=lanes.count + update.astype(jnp.int32), error=error)
     if model.relax:  # the epoch's interval, after its last pattern step
         new = new._replace(relaxed=relax_lanes(new, fixed, curves, model, update))
