@@ -162,6 +162,17 @@ def online_epoch(lanes, fixed, curves, model, e, *, with_error: bool, live=None)
     if with_error:
         error = jnp.where(lanes.done, error, jnp.where(conv, jnp.zeros_like(err), err))
     ranks = pattern_ranks(fixed.word, n_pat, e) if model.shuffle else None
+    packed = None
+    if ranks is not None and model.rows + model.neurons <= 31:
+        # Each pattern's bits and labels as one integer, and step j's code per lane, (P, B):
+        # the loop then reads its step's pattern with one dynamic index.
+        ints = [sum(int(v) << r for r, v in enumerate(list(bits[q]) + list(labels[q])))
+                for q in range(n_pat)]  # fmt: skip
+        zero = jnp.zeros_like(ranks[0])
+        packed = jnp.stack(
+            [chain_sum([jnp.where(ranks[q] == j, np.int32(ints[q]), zero) for q in range(n_pat)])
+             for j in range(n_pat)]
+        )  # fmt: skip
     step0 = jnp.asarray(e, jnp.uint32) * np.uint32(n_pat)
 
     def pattern(j):
@@ -172,6 +183,12 @@ def online_epoch(lanes, fixed, curves, model, e, *, with_error: bool, live=None)
             row = jnp.asarray(np.asarray(bits, bool))[j]
             lab = jnp.asarray(np.asarray(labels, bool))[j]
             return [row[r] for r in range(model.rows)], [lab[m] for m in range(model.neurons)]
+        sel = [r == j for r in ranks] if isinstance(j, int) else None
+        if packed is not None:  # the step's pattern code, then its bits
+            code = packed[j]
+            b = [((code >> r) & 1) == 1 for r in range(model.rows)]
+            lab = [((code >> (model.rows + m)) & 1) == 1 for m in range(model.neurons)]
+            return b, lab, sel
         sel = [r == j for r in ranks]
         b = [_any([sel[q] for q in range(n_pat) if bits[q][r]], sel[0]) for r in range(model.rows)]
         lab = [_any([sel[q] for q in range(n_pat) if labels[q][m]], sel[0])
