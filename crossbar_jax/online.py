@@ -183,13 +183,12 @@ def online_epoch(lanes, fixed, curves, model, e, *, with_error: bool, live=None)
             row = jnp.asarray(np.asarray(bits, bool))[j]
             lab = jnp.asarray(np.asarray(labels, bool))[j]
             return [row[r] for r in range(model.rows)], [lab[m] for m in range(model.neurons)]
-        sel = [r == j for r in ranks] if isinstance(j, int) else None
+        sel = [r == j for r in ranks] if isinstance(j, int) or packed is None else None
         if packed is not None:  # the step's pattern code, then its bits
             code = packed[j]
             b = [((code >> r) & 1) == 1 for r in range(model.rows)]
             lab = [((code >> (model.rows + m)) & 1) == 1 for m in range(model.neurons)]
             return b, lab, sel
-        sel = [r == j for r in ranks]
         b = [_any([sel[q] for q in range(n_pat) if bits[q][r]], sel[0]) for r in range(model.rows)]
         lab = [_any([sel[q] for q in range(n_pat) if labels[q][m]], sel[0])
                for m in range(model.neurons)]  # fmt: skip
