@@ -73,8 +73,10 @@ def main(argv=None) -> list[dict]:
           "median epoch | mean test accuracy |")  # fmt: skip
     print("|---|---|---:|---:|---|---:|---:|---:|")
     for w in rows:
+        mean_e = "-" if np.isnan(w["mean_epoch"]) else f"{w['mean_epoch']:.2f}"
+        median_e = "-" if np.isnan(w["median_epoch"]) else f"{w['median_epoch']:.0f}"
         print(f"| {w['point']} | {w['mode']} | {w['n']:,} | {w['rate']:.4f} | "
-              f"{w['lo']:.4f}-{w['hi']:.4f} | {w['mean_epoch']:.2f} | {w['median_epoch']:.0f} | "
+              f"{w['lo']:.4f}-{w['hi']:.4f} | {mean_e} | {median_e} | "
               f"{w['accuracy']:.4f} |")  # fmt: skip
     print(f"\n({len(rows)} runs of {args.n:,} crossbars, seed {args.seed}, "
           f"{time.perf_counter() - t0:.0f} s)")  # fmt: skip
