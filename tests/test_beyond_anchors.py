@@ -244,19 +244,25 @@ def test_no_volatile_fraction_is_the_ideal_run(curve, ideal):
 
 def test_nothing_relaxes_with_an_infinite_tau(curve, ideal):
     """tau = inf with fraction 1: the whole step is volatile but never decays, so the device
-    is the ideal one. With read noise on (the same per-device program with and without
-    relaxation) the outcomes are those of read noise alone, bit for bit; against the ideal
-    run's pair-table program, whose sums round differently, at most 0.5% may change (a
-    crossbar within float32 rounding of a target; measured: none of 4000)."""
+    is the ideal one. Against the ideal run's pair-table program, whose sums round
+    differently from the per-device program, at most 0.5% of the crossbars may change outcome
+    (one within float32 rounding of a target; measured: none of 4000)."""
+    relax = NonIdeal(relaxation_fraction=1.0, relaxation_tau=INF)
+    res = run_monte_carlo_nonideal(0, N, curve=curve, nonideal=relax, **POINT)
+    assert np.mean(res.converged != ideal.converged) <= 0.005
+    assert np.mean(res.epoch != ideal.epoch) <= 0.005
+
+
+@pytest.mark.slow
+def test_nothing_relaxes_with_an_infinite_tau_bit_for_bit(curve):
+    """With read noise on, the same per-device program runs with and without relaxation:
+    fraction 1 with tau = inf gives read noise alone's outcomes bit for bit."""
     relax = dict(relaxation_fraction=1.0, relaxation_tau=INF)
     noisy = NonIdeal(read_noise=0.05)
     _same(
         run_monte_carlo_nonideal(0, N, curve=curve, nonideal=noisy._replace(**relax), **POINT),
         run_monte_carlo_nonideal(0, N, curve=curve, nonideal=noisy, **POINT),
     )
-    res = run_monte_carlo_nonideal(0, N, curve=curve, nonideal=NonIdeal(**relax), **POINT)
-    assert np.mean(res.converged != ideal.converged) <= 0.005
-    assert np.mean(res.epoch != ideal.epoch) <= 0.005
 
 
 def test_relaxation_lowers_the_rate(curve, ideal):
@@ -296,9 +302,9 @@ def test_switches_are_static_and_magnitudes_traced(curve):
     """Another number of bits, range, fraction or tau compiles nothing new."""
     kw = dict(curve=curve, **POINT)
     for ni in (NonIdeal(adc_bits=4), NonIdeal(relaxation_fraction=0.2, relaxation_tau=2.0)):
-        run_monte_carlo_nonideal(0, 64, nonideal=ni, **kw)
+        run_monte_carlo_nonideal(0, N, nonideal=ni, **kw)
     before = compile_count()
-    run_monte_carlo_nonideal(0, 64, nonideal=NonIdeal(adc_bits=9, adc_range=1e-6), **kw)
-    run_monte_carlo_nonideal(0, 64, nonideal=NonIdeal(relaxation_fraction=0.7,
+    run_monte_carlo_nonideal(0, N, nonideal=NonIdeal(adc_bits=9, adc_range=1e-6), **kw)
+    run_monte_carlo_nonideal(0, N, nonideal=NonIdeal(relaxation_fraction=0.7,
                                                       relaxation_tau=INF), **kw)  # fmt: skip
     assert compile_count() == before
