@@ -18,7 +18,10 @@ round. The tasks:
   (conf/experiment/letters.yaml: beta 1.2e7, t +-0.5, k 10, shifts 1e-9..1e-8 S, 10x6);
 * ``c2c``, ``read-noise``, ``stuck-10%``: `run_monte_carlo` at the reference point with one
   non-ideality on (c2c 4e-9 S, read noise 5 %, 10 % of devices stuck low), compared with
-  ``mc-reference`` of the same round.
+  ``mc-reference`` of the same round;
+* ``online``, ``online-shuffled``, ``adc-8bit``, ``relaxation``: the same with online
+  (per-pattern) training in the dataset's order or shuffled every epoch, an 8-bit ADC on
+  every column current, or 30 % of every step volatile with tau 5 epochs.
 
 The NumPy baseline (numpy_baseline.py, one thread) trains shifts drawn by `sample_shifts` at
 each task's point; `train-history` is checked against it crossbar by crossbar. "vs NumPy" is
@@ -82,6 +85,11 @@ def _cpu_flags() -> str:
     return "?"
 
 
+# Tasks with one effect on, reported against mc-reference of the same round ("vs ideal").
+EFFECT_TASKS = ("c2c", "read-noise", "stuck-10%", "online", "online-shuffled", "adc-8bit",
+                "relaxation")  # fmt: skip
+
+
 def _tasks(cj, curve, args):
     """name -> (crossbar_jax call returning seconds, NumPy call returning seconds, n, jax n)."""
     import numpy as np
@@ -130,6 +138,13 @@ def _tasks(cj, curve, args):
         "c2c": (mc(nonideal=cj.NonIdeal(c2c_std=4e-9)), None),
         "read-noise": (mc(nonideal=cj.NonIdeal(read_noise=0.05)), None),
         "stuck-10%": (mc(nonideal=cj.NonIdeal(stuck_fraction=0.1)), None),
+        "online": (mc(nonideal=cj.NonIdeal(mode="online")), None),
+        "online-shuffled": (mc(nonideal=cj.NonIdeal(mode="online", shuffle=True)), None),
+        "adc-8bit": (mc(nonideal=cj.NonIdeal(adc_bits=8)), None),
+        "relaxation": (
+            mc(nonideal=cj.NonIdeal(relaxation_fraction=0.3, relaxation_tau=5.0)),
+            None,
+        ),  # fmt: skip
     }
 
 
@@ -213,7 +228,7 @@ def main(argv=None) -> dict:
         rows.append(row)
     ideal = next((r["best"] for r in rows if r["task"] == "mc-reference"), None)
     for r in rows:
-        if ideal and r["task"] in ("c2c", "read-noise", "stuck-10%"):
+        if ideal and r["task"] in EFFECT_TASKS:
             r["vs_ideal"] = r["best"] / ideal
     same, n_check = _agreement(cj, curve, min(args.numpy_n, 20_000))
     info = dict(

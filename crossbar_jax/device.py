@@ -23,6 +23,7 @@ __all__ = [
     "pulse_lanes",
     "curve_noise_step",
     "curve_noise_table",
+    "relax_lanes",
 ]
 
 
@@ -71,8 +72,21 @@ def apply_pulses(pulses, to_plus, to_minus, length: int):
 
 
 def device_values(lanes, fixed, curves, model):
-    """Per-device ``g[n] - g[0] + s (+ eta) (+ eps)`` (siemens), a [r][c] list of (B,) lanes."""
+    """Per-device ``g[n] - g[0] + s (+ eta) (+ eps) (- w)`` (siemens), a [r][c] list of (B,)
+    lanes; w is the relaxed part of a volatile device (`relax_lanes`)."""
     rows, cols = model.rows, model.cols
+    g = _curve_values(lanes, fixed, curves, model) + fixed.shifts
+    if model.c2c:
+        g = g + lanes.eta
+    if model.curve_noise:
+        g = g + lanes.eps
+    if model.relax:
+        g = g - lanes.relaxed
+    return [[g[r, c] for c in range(cols)] for r in range(rows)]
+
+
+def _curve_values(lanes, fixed, curves, model):
+    """Every device's ``b(n) - g[0]`` on its curve and branch (siemens), (rows, cols, B)."""
     idx = lanes.n.astype(jnp.uint32)
     if model.pool:
         base = curves.pool_offsets[fixed.base + idx]
@@ -80,12 +94,30 @@ def device_values(lanes, fixed, curves, model):
         base = curves.offsets[idx]
     if model.branches:
         base = jnp.where(lanes.depressed, curves.dep_offsets[(model.length - 1) - idx], base)
-    g = base + fixed.shifts
+    return base
+
+
+def relax_lanes(lanes, fixed, curves, model, update):
+    """The relaxed part w of every device after one epoch's interval (siemens), (rows, cols, B).
+
+    A fraction f of every pulse's conductance step is volatile: the read conductance jumps by
+    the whole step, and the volatile part u then decays as exp(-t/tau) (Shumilin et al. 2024).
+    The kernel carries w, the part that has relaxed away (read ``k (g[n] - g[0] + s - w)``):
+    the steps telescope, so the volatile part ever added is f P with P = b(n) - g[0] (+ eta)
+    (+ eps) the pulses' whole change of the device, u = f P - w, and one interval (u -> d u,
+    d = exp(-1/tau)) gives ``w' = d w + (1 - d) f P``. `lanes` are after this epoch's pulses;
+    only lanes that still train (`update`) see time pass. f = 0 or tau = inf (d = 1) keep w at
+    exactly 0, the ideal device.
+    """
+    p = fixed.point
+    part = _curve_values(lanes, fixed, curves, model)
     if model.c2c:
-        g = g + lanes.eta
+        part = part + lanes.eta
     if model.curve_noise:
-        g = g + lanes.eps
-    return [[g[r, c] for c in range(cols)] for r in range(rows)]
+        part = part + lanes.eps
+    d = p.relax_decay
+    w = lanes.relaxed
+    return jnp.where(update, d * w + (1.0 - d) * (p.relax_fraction * part), w)
 
 
 def synapse_weights(lanes, fixed, curves, model):

@@ -30,6 +30,9 @@ __all__ = [
     "grouped_sum",
     "signed_sum",
     "beta_currents",
+    "read_logic",
+    "adc_scale",
+    "adc_quantize",
 ]
 
 
@@ -162,24 +165,64 @@ def beta_currents(lanes, fixed, curves, model, bits, word=None, stream=rng.READ_
     g = device_values(lanes, fixed, curves, model)
     z = None
     if model.read:
-        z = rng.fast_normals(
-            rng.stream_word(word, stream, e), len(bits) * model.neurons, g[0][0].dtype
-        )
+        n_z = len(bits) * model.neurons * (2 if model.adc else 1)  # an ADC reads each column
+        z = rng.fast_normals(rng.stream_word(word, stream, e), n_z, g[0][0].dtype)
         z = [z[j] for j in range(z.shape[0])]
+    adc = adc_scale(fixed, curves, model) if model.adc else None
     out = []
     for q, b in enumerate(bits):
         row = []
         for m in range(model.neurons):
             ip = p.k * grouped_sum([g[r][2 * m] for r in range(model.rows)], b, p.v0, p.v1)
             im = p.k * grouped_sum([g[r][2 * m + 1] for r in range(model.rows)], b, p.v0, p.v1)
-            logic = ip - im
-            if z is not None:
-                # Each column read as i (1 + read_noise z_c), z_c independent: the logic current
-                # i+ - i- then has exactly the law of (i+ - i-) + read_noise sqrt(i+^2 + i-^2) z,
-                # one normal per (pattern, neuron) instead of two.
-                logic = (
-                    logic + p.read_noise * jnp.sqrt(ip * ip + im * im) * z[q * model.neurons + m]
-                )
-            row.append(p.beta * logic)
+            row.append(p.beta * read_logic(ip, im, z, q * model.neurons + m, p, adc))
         out.append(row)
     return out
+
+
+def read_logic(ip, im, z, j, p, adc=None):
+    """The logic current ``i+ - i-`` (amperes) of one (pattern, neuron) read from its two
+    column currents: with read noise (normals `z`, read j) and through an ADC (`adc_scale`,
+    None: exact reads)."""
+    if adc is not None:
+        if z is not None:  # the ADC digitises each noisy column current: a normal per column
+            ip = ip * (1.0 + p.read_noise * z[2 * j])
+            im = im * (1.0 + p.read_noise * z[2 * j + 1])
+        return adc_quantize(ip, adc) - adc_quantize(im, adc)
+    logic = ip - im
+    if z is not None:
+        # Each column read as i (1 + read_noise z_c), z_c independent: the logic current
+        # i+ - i- then has exactly the law of (i+ - i-) + read_noise sqrt(i+^2 + i-^2) z,
+        # one normal per (pattern, neuron) instead of two.
+        logic = logic + p.read_noise * jnp.sqrt(ip * ip + im * im) * z[j]
+    return logic
+
+
+def adc_scale(fixed, curves, model):
+    """(1/step, step, q_max) of every lane's ADC (amperes): a mid-tread uniform quantizer of
+    2 q_max + 1 levels, q_max = 2^(bits-1) - 1, over [-R, R].
+
+    R is ``device.adc.range`` when given (> 0), else the largest current a column of this
+    crossbar can carry: every row at the larger |voltage| with every device at the top of its
+    curve (the pool's or the depression branch's top, if higher) plus the crossbar's largest
+    shift, ``R = max(|v0|, |v1|) rows k (max_n (g[n] - g[0]) + max s)``. At the reference's
+    lognormal min-max shifts, max s is device.shift.high.
+    """
+    p = fixed.point
+    top = jnp.max(curves.pool_offsets if model.pool else curves.offsets)
+    if model.branches:
+        top = jnp.maximum(top, jnp.max(curves.dep_offsets))
+    shifts = fixed.shifts
+    s_max = jnp.max(shifts.reshape((-1,) + shifts.shape[2:]), axis=0)
+    v_max = jnp.maximum(jnp.abs(p.v0), jnp.abs(p.v1))
+    auto = v_max * model.rows * p.k * (top + s_max)
+    full = jnp.where(p.adc_range > 0, p.adc_range, auto)
+    q_max = 2.0 ** (p.adc_bits - 1.0) - 1.0
+    return q_max / full, full / q_max, q_max
+
+
+def adc_quantize(i, adc):
+    """Current `i` (amperes) read by the ADC `adc_scale`: the nearest level (ties to even),
+    clipped to [-R, R]."""
+    inv, step, q_max = adc
+    return step * jnp.clip(jnp.round(i * inv), -q_max, q_max)

@@ -34,10 +34,11 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from crossbar_jax.device import device_values, pulse_lanes
+from crossbar_jax.device import device_values, pulse_lanes, relax_lanes
 from crossbar_jax.forward import beta_currents
 from crossbar_jax.manhattan import decode_codes, lane_error, update_codes
 from crossbar_jax.model import Curves, Model, Point, atanh_thresholds
+from crossbar_jax.online import online_epoch
 from crossbar_jax.rng import EVAL_STREAM, READ_STREAM
 
 __all__ = ["Lanes", "Fixed", "init_lanes", "epoch", "accuracy", "conductances"]
@@ -53,6 +54,7 @@ class Lanes(NamedTuple):
     eta: jax.Array | None  # (rows, cols, B) float, siemens, accumulated c2c noise
     depressed: jax.Array | None  # (rows, cols, B) bool, on the depression branch
     eps: jax.Array | None = None  # (rows, cols, B) float, siemens, curve noise eps_d[n] now
+    relaxed: jax.Array | None = None  # (rows, cols, B) float, siemens, relaxed part w (relax)
 
 
 class Fixed(NamedTuple):
@@ -97,6 +99,7 @@ def init_lanes(fixed: Fixed, model: Model) -> Lanes:
         eta=jnp.zeros(shape, fixed.shifts.dtype) if model.c2c else None,
         depressed=jnp.zeros(shape, bool) if model.bidirectional else None,
         eps=jnp.zeros(shape, fixed.shifts.dtype) if model.curve_noise else None,
+        relaxed=jnp.zeros(shape, fixed.shifts.dtype) if model.relax else None,
     )
 
 
@@ -108,6 +111,8 @@ def epoch(lanes: Lanes, fixed: Fixed, curves: Curves, model: Model, e, *, with_e
     `live` (a traced bool) False the epoch changes nothing: the runner's GPU loop runs epochs
     in blocks and masks those past the stage's end.
     """
+    if model.online:  # one update per training pattern: crossbar_jax.online
+        return online_epoch(lanes, fixed, curves, model, e, with_error=with_error, live=live)
     bits, labels = model.train_bits, model.train_labels
     xs = beta_currents(lanes, fixed, curves, model, bits, fixed.word, READ_STREAM, e)
     conv, ups, downs = decode_codes(update_codes(xs, bits, labels, fixed, model), model)
@@ -125,10 +130,11 @@ def epoch(lanes: Lanes, fixed: Fixed, curves: Curves, model: Model, e, *, with_e
     error = lanes.error
     if with_error:
         error = jnp.where(lanes.done, error, jnp.where(conv, jnp.zeros_like(err), err))
-    return (
-        Lanes(n, done, lanes.count + update.astype(jnp.int32), error, eta, depressed, eps),
-        err,
-    )
+    new = Lanes(n, done, lanes.count + update.astype(jnp.int32), error, eta, depressed, eps)
+    if model.relax:  # the epoch's interval: volatile parts relax (crossbar_jax.device)
+        new = new._replace(relaxed=relax_lanes(new._replace(relaxed=lanes.relaxed), fixed, curves,
+                                               model, update))  # fmt: skip
+    return new, err
 
 
 def conductances(lanes: Lanes, fixed: Fixed, curves: Curves, model: Model):

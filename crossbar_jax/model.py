@@ -35,6 +35,10 @@ POINT_FIELDS = (
     "stuck_fraction",
     "curve_noise_std",
     "curve_noise_correlation",
+    "adc_bits",
+    "adc_range",
+    "relax_fraction",
+    "relax_decay",
 )
 
 
@@ -55,6 +59,10 @@ class Point(NamedTuple):
     stuck_fraction: Any  # float in [0, 1], probability that a device is stuck
     curve_noise_std: Any  # float, siemens, std of every device's own fixed curve noise
     curve_noise_correlation: Any  # float in [0, 1), lag-1 autocorrelation of it along n
+    adc_bits: Any  # float, bits of the ADC that reads every column current (with model.adc)
+    adc_range: Any  # float, amperes, the ADC's full scale +-range; 0: the largest current
+    relax_fraction: Any  # float in [0, 1], volatile fraction of every pulse's step
+    relax_decay: Any  # float in (0, 1], exp(-1/tau): what a volatile part keeps per epoch
 
 
 class Model(NamedTuple):
@@ -77,6 +85,10 @@ class Model(NamedTuple):
     curve_noise: bool = False  # every device has its own fixed noise eps_d[n] along its curve
     pool: int = 0  # K, curves in the pool each device draws one of (0: all share the curve)
     symmetric: bool = False  # v0 = -v1 < 0: a row's term is +-v1 (see `forward.beta_currents`)
+    adc: bool = False  # every column current is read through an ADC (crossbar_jax.forward)
+    relax: bool = False  # part of every pulse's step is volatile (crossbar_jax.device)
+    online: bool = False  # update after every pattern (crossbar_jax.online), else per epoch
+    shuffle: bool = False  # online: every epoch's pattern order drawn from the crossbar's word
 
     @property
     def pool_pairs(self) -> bool:
@@ -98,7 +110,13 @@ class Model(NamedTuple):
     @property
     def per_device_lookup(self) -> bool:
         """Whether conductances are looked up device by device (else by pair difference)."""
-        return self.read or self.branches or (self.pool > 0 and not self.pool_pairs)
+        return (
+            self.read
+            or self.branches
+            or (self.pool > 0 and not self.pool_pairs)
+            or self.adc
+            or self.relax
+        )
 
     @property
     def has_eval_noise(self) -> bool:
@@ -155,6 +173,7 @@ def make_model(
         )
         branches = s.branches
         extra = dict(curve_noise=s.curve_noise, pool=s.pool)
+        extra.update(adc=s.adc, relax=s.relax, online=s.online, shuffle=s.shuffle)
         if s.pool:
             length = max(len(c) for c in nonideal.curve_pool)
     test_x = np.asarray(dataset.test_patterns)
@@ -181,6 +200,7 @@ def make_point(dtype, **values) -> Point:
         v0=-0.1, v1=0.1, low=1e-8, high=1e-7, division_factor=5.0,
         c2c_std=0.0, read_noise=0.0, stuck_fraction=0.0,
         curve_noise_std=0.0, curve_noise_correlation=0.0,
+        adc_bits=0.0, adc_range=0.0, relax_fraction=0.0, relax_decay=1.0,
     )  # fmt: skip
     merged = {**defaults, **values}
     return Point(*(jnp.asarray(merged[f], dtype) for f in POINT_FIELDS))

@@ -83,6 +83,8 @@ __all__ = [
     "nonideal_from_params",
     "check_sha",
     "check_pool",
+    "MODES",
+    "relaxation_decay",
 ]
 
 STUCK_LEVELS = ("low", "high")
@@ -106,6 +108,14 @@ class NonIdeal(NamedTuple):
     curve_noise_std: float = 0.0  # siemens, std of each device's own fixed curve noise eps_d[n]
     curve_noise_correlation: float = 0.0  # lag-1 autocorrelation of eps_d[n] along n, in [0, 1)
     curve_pool: Any = None  # tuple of (L_c,) curves (siemens): each device draws one; None: off
+    # Beyond the anchors' physics (docs/nonidealities.md): an ADC on every column current,
+    # volatile relaxation of part of every pulse's step, and online (per-pattern) training.
+    adc_bits: Any = None  # bits of the ADC (int >= 2); None: currents are read exactly
+    adc_range: Any = None  # amperes, the ADC's full scale +-range; None: the largest current
+    relaxation_fraction: float = 0.0  # volatile fraction of every pulse's step, in [0, 1]
+    relaxation_tau: Any = None  # epochs, time constant of the volatile part (> 0, inf allowed)
+    mode: str = "batch"  # "batch" (reference): one update per epoch; "online": one per pattern
+    shuffle: bool = False  # online: shuffle the pattern order every epoch (crossbar's stream)
 
     @property
     def is_ideal(self) -> bool:
@@ -117,6 +127,9 @@ class NonIdeal(NamedTuple):
             and self.update == "potentiate"
             and self.curve_noise_std == 0
             and self.curve_pool is None
+            and self.adc_bits is None
+            and not self.relaxation_fraction
+            and self.mode == "batch"
         )
 
     def magnitudes(self) -> dict:
@@ -127,6 +140,10 @@ class NonIdeal(NamedTuple):
             "stuck_fraction": self.stuck_fraction,
             "curve_noise_std": self.curve_noise_std,
             "curve_noise_correlation": self.curve_noise_correlation,
+            "adc_bits": 0.0 if self.adc_bits is None else float(self.adc_bits),
+            "adc_range": 0.0 if self.adc_range is None else float(self.adc_range),
+            "relax_fraction": float(self.relaxation_fraction),
+            "relax_decay": relaxation_decay(self.relaxation_tau),
         }
 
     def switches(self) -> Switches:
@@ -142,6 +159,10 @@ class NonIdeal(NamedTuple):
             branches=bidirectional and self.depression_curve is not None,
             curve_noise=self.curve_noise_std > 0,
             pool=0 if self.curve_pool is None else len(self.curve_pool),
+            adc=self.adc_bits is not None,
+            relax=bool(self.relaxation_fraction),
+            online=self.mode == "online",
+            shuffle=self.mode == "online" and bool(self.shuffle),
         )
 
     def describe(self) -> str:
@@ -163,6 +184,16 @@ class NonIdeal(NamedTuple):
             )
         if self.curve_pool is not None:
             parts.append(f"pool of {len(self.curve_pool)} curve(s)")
+        if self.adc_bits is not None:
+            scale = "largest current" if self.adc_range is None else f"+-{self.adc_range:g} A"
+            parts.append(f"{self.adc_bits}-bit ADC ({scale})")
+        if self.relaxation_fraction:
+            parts.append(
+                f"relaxation {self.relaxation_fraction:g} volatile, tau {self.relaxation_tau:g} "
+                "epochs"
+            )
+        if self.mode != "batch":
+            parts.append(f"{self.mode} training" + (" (shuffled)" if self.shuffle else ""))
         return ", ".join(parts) or "ideal"
 
 
@@ -185,6 +216,10 @@ class Switches(NamedTuple):
     branches: bool  # a depression curve of its own (else the mirror of the potentiation curve)
     curve_noise: bool = False  # every device has its own fixed noise along its curve
     pool: int = 0  # curves in the pool each device draws from (0: every device has `curve`)
+    adc: bool = False  # every column current is read through an ADC
+    relax: bool = False  # part of every pulse's step is volatile
+    online: bool = False  # one update per training pattern (else one per epoch)
+    shuffle: bool = False  # online: every epoch's pattern order shuffled
 
 
 class DeviceState(NamedTuple):
@@ -272,8 +307,85 @@ def check_nonideal(nonideal: NonIdeal | None, curve_length: int, names=None) -> 
                 "depressed along its own mirror image); leave one of them unset"
             )
     return NonIdeal(
-        out["c2c_std"], out["read_noise"], frac, ni.stuck_level, ni.update, dep, std, rho, pool
-    )
+        out["c2c_std"], out["read_noise"], frac, ni.stuck_level, ni.update, dep, std, rho, pool,
+        **check_beyond(ni, name),
+    )  # fmt: skip
+
+
+MODES = ("batch", "online")
+ADC_BITS = (2, 32)  # a 1-bit mid-tread ADC reads every current as 0
+
+
+def relaxation_decay(tau) -> float:
+    """exp(-1/tau): the share of its volatile part a device keeps from one epoch to the next
+    (1 for tau = inf or None: nothing relaxes)."""
+    return 1.0 if tau is None or math.isinf(float(tau)) else math.exp(-1.0 / float(tau))
+
+
+def check_beyond(ni: NonIdeal, name) -> dict:
+    """The ADC, relaxation and training-mode fields of `ni`, checked (`check_nonideal`)."""
+    bits = ni.adc_bits
+    key = name("adc_bits", "adc_bits")
+    if bits is not None:
+        if (
+            isinstance(bits, bool)
+            or not isinstance(bits, (int, np.integer))
+            or not (ADC_BITS[0] <= bits <= ADC_BITS[1])
+        ):
+            raise ValueError(
+                f"{key}={bits!r}: expected an integer in [{ADC_BITS[0]}, {ADC_BITS[1]}] (bits of "
+                "the ADC reading every column current), or null for exact reads"
+            )
+        bits = int(bits)
+    rng_ = ni.adc_range
+    key_r = name("adc_range", "adc_range")
+    if rng_ is not None:
+        x = as_number(rng_, key_r)
+        if not (math.isfinite(x) and x > 0):
+            raise ValueError(
+                f"{key_r}={rng_!r}: must be finite and > 0 (amperes, the ADC's full scale "
+                "+-range), or null for the largest possible column current"
+            )
+        if bits is None:
+            raise ValueError(
+                f"{key_r}={rng_!r}: an ADC range needs {key}, the ADC's bits (null here: no ADC)"
+            )
+        rng_ = x
+    key_f = name("relaxation_fraction", "relaxation_fraction")
+    frac = as_number(ni.relaxation_fraction, key_f)
+    if not 0.0 <= frac <= 1.0:
+        raise ValueError(
+            f"{key_f}={ni.relaxation_fraction!r}: must lie in [0, 1] (the volatile fraction of "
+            "every pulse's conductance step)"
+        )
+    tau = ni.relaxation_tau
+    key_t = name("relaxation_tau", "relaxation_tau")
+    if tau is not None:
+        t = as_number(tau, key_t)
+        if math.isnan(t) or t <= 0:
+            raise ValueError(
+                f"{key_t}={tau!r}: must be > 0 (epochs, the relaxation time constant; .inf: "
+                "nothing relaxes)"
+            )
+        tau = t
+    elif frac > 0:
+        raise ValueError(
+            f"{key_t}=null: {key_f}={frac:g} needs the relaxation time in epochs (> 0, .inf "
+            "allowed)"
+        )
+    key_m = name("mode", "mode")
+    if ni.mode not in MODES:
+        raise ValueError(f"{key_m}={ni.mode!r}: expected one of {list(MODES)}")
+    key_s = name("shuffle", "shuffle")
+    if not isinstance(ni.shuffle, (bool, np.bool_)):
+        raise ValueError(f"{key_s}={ni.shuffle!r}: expected true or false")
+    if ni.shuffle and ni.mode != "online":
+        raise ValueError(
+            f"{key_s}=true: only with {key_m}=online (a batch update sums over every pattern, "
+            "so their order does not matter)"
+        )
+    return dict(adc_bits=bits, adc_range=rng_, relaxation_fraction=frac, relaxation_tau=tau,
+                mode=str(ni.mode), shuffle=bool(ni.shuffle))  # fmt: skip
 
 
 MAX_POOL = 65535
@@ -457,7 +569,18 @@ def nonideal_from_params(params: dict, *, load_files: bool = True) -> NonIdeal:
             pool = tuple(load_curve(q) for q in dev["curve_pool"])
             for c, sha, q in zip(pool, shas, dev["curve_pool"], strict=True):
                 check_sha(c, sha, q)
+    adc = dev.get("adc") or {}
+    relax = dev.get("relaxation") or {}
+    beyond = dict(
+        adc_bits=None if adc.get("bits") is None else int(adc["bits"]),
+        adc_range=None if adc.get("range") is None else float(adc["range"]),
+        relaxation_fraction=float(relax.get("fraction", 0.0)),
+        relaxation_tau=None if relax.get("tau") is None else float(relax["tau"]),
+        mode=str(tr.get("mode", "batch")),
+        shuffle=bool(tr.get("shuffle", False)),
+    )
     return NonIdeal(
+        **beyond,
         c2c_std=float(dev.get("c2c_std", 0.0)),
         read_noise=float(dev.get("read_noise", 0.0)),
         stuck_fraction=float(stuck.get("fraction", 0.0)),

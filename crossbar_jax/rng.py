@@ -133,3 +133,7 @@ EVAL_STREAM = 2
 CURVE_STREAM = 3
 CURVE_DEP_STREAM = 4
 POOL_STREAM = 5
+# Streams of online training (crossbar_jax.online): each epoch's pattern order (the shuffle), and
+# the read noise of every pattern step (counter epoch e * P + j for step j of epoch e).
+SHUFFLE_STREAM = 6
+ONLINE_READ_STREAM = 7

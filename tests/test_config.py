@@ -37,7 +37,11 @@ def test_yaml_defaults_equal_the_schema_defaults(compose_cfg):
         "v0": -0.1,
         "v1": 0.1,
         "update": "potentiate",  # the reference's update (non-idealities: all off by default)
+        "mode": "batch",  # the reference's batch update, one per epoch
+        "shuffle": False,
     }
+    assert cfg["device"]["adc"] == {"bits": None, "range": None}  # off: exact reads
+    assert cfg["device"]["relaxation"] == {"fraction": 0.0, "tau": None}  # off
     assert cfg["device"]["k"] == 10.0
     assert cfg["device"]["shift"] == {
         "distribution": "lognormal_minmax",

@@ -101,7 +101,7 @@ def test_epoch_notebook_reads_the_apps_sweep(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_nonidealities_notebook_reads_the_apps_sweep(tmp_path, monkeypatch):
-    """experiment=nonidealities, tiny, aggregated: the notebook ranks its ten cases."""
+    """experiment=nonidealities, tiny, aggregated: the notebook ranks its sixteen cases."""
     env = dict(os.environ, JAX_PLATFORMS="cpu", HYDRA_FULL_ERROR="1")
     sweep = tmp_path / "multirun"
     subprocess.run(
@@ -123,5 +123,5 @@ def test_nonidealities_notebook_reads_the_apps_sweep(tmp_path, monkeypatch):
         if cell.cell_type == "code"
         for o in cell.outputs
     )
-    assert f"the app's outputs in `{sweep}`" in text and "3,000 crossbars" in text
+    assert f"the app's outputs in `{sweep}`" in text and "4,800 crossbars" in text
     assert "Most harmful here" in text

@@ -38,6 +38,7 @@ from crossbar_jax.validation import (
 from crossbar_jax.variation import DISTRIBUTIONS, REFERENCE_DISTRIBUTION, load_shift_map
 
 __all__ = [
+    "AdcConfig",
     "ConfigError",
     "CurveNoiseConfig",
     "DatasetConfig",
@@ -45,6 +46,7 @@ __all__ = [
     "GRID_KEYS",
     "GridConfig",
     "MonteCarloConfig",
+    "RelaxationConfig",
     "ReportConfig",
     "DATASET_KINDS",
     "ShiftConfig",
@@ -103,6 +105,24 @@ class CurveNoiseConfig:
 
 
 @dataclass
+class AdcConfig:
+    """An ADC on every column current (docs/nonidealities.md): a mid-tread uniform quantizer of
+    2^(bits-1) - 1 levels on each side of 0 over [-range, range], clipping beyond."""
+
+    bits: int | None = None  # bits of the ADC, 2..32 (None: currents are read exactly)
+    range: float | None = None  # amperes, full scale +-range; None: the largest column current
+
+
+@dataclass
+class RelaxationConfig:
+    """Volatile relaxation (docs/nonidealities.md): a fraction of every pulse's conductance
+    step decays away as exp(-t/tau) between epochs; the rest is permanent."""
+
+    fraction: float = 0.0  # volatile fraction of every step, in [0, 1] (0: off)
+    tau: float | None = None  # epochs, the decay time constant (> 0, .inf allowed); needed if on
+
+
+@dataclass
 class DeviceConfig:
     """The crossbar: its measured curve, multiplication factor, size and variation."""
 
@@ -122,6 +142,8 @@ class DeviceConfig:
     depression_curve: str | None = None  # training.update=bidirectional; None: mirror image
     curve_noise: CurveNoiseConfig = field(default_factory=CurveNoiseConfig)
     curve_pool: Any = None  # curve files (a list) or a folder of them; each device draws one
+    adc: AdcConfig = field(default_factory=AdcConfig)
+    relaxation: RelaxationConfig = field(default_factory=RelaxationConfig)
 
 
 @dataclass
@@ -135,6 +157,8 @@ class TrainingConfig:
     v0: float = -0.1  # volts for input bit 0
     v1: float = 0.1  # volts for input bit 1
     update: str = "potentiate"  # potentiate (reference) or bidirectional (also depress)
+    mode: str = "batch"  # batch (reference): one update per epoch; online: one per pattern
+    shuffle: bool = False  # online: a new pattern order every epoch, from the crossbar's key
 
 
 @dataclass
@@ -529,6 +553,12 @@ def _nonideal(cfg, curve: np.ndarray) -> tuple[NonIdeal, dict, dict]:
                 curve_noise_std=noise_std,
                 curve_noise_correlation=noise_rho,
                 curve_pool=pool,
+                adc_bits=_get(cfg, "device.adc.bits"),
+                adc_range=_get(cfg, "device.adc.range"),
+                relaxation_fraction=_get(cfg, "device.relaxation.fraction"),
+                relaxation_tau=_get(cfg, "device.relaxation.tau"),
+                mode=_get(cfg, "training.mode"),
+                shuffle=_get(cfg, "training.shuffle"),
             ),
             curve.size,
             names=_NONIDEAL_NAMES,
@@ -555,6 +585,19 @@ def _nonideal(cfg, curve: np.ndarray) -> tuple[NonIdeal, dict, dict]:
     if pool is not None:
         device["curve_pool"] = [str(q) for q in pool_paths]
         device["curve_pool_sha256"] = [_sha256(c) for c in ni.curve_pool]
+    if ni.adc_bits is not None:
+        device["adc"] = {"bits": ni.adc_bits, "range": ni.adc_range}
+    if ni.relaxation_fraction > 0:
+        tau = ni.relaxation_tau
+        # summary.json stays standard JSON: an infinite tau is written as the string "inf"
+        device["relaxation"] = {
+            "fraction": ni.relaxation_fraction,
+            "tau": "inf" if np.isinf(tau) else tau,
+        }
+    if ni.mode != "batch":
+        training["mode"] = ni.mode
+        if ni.shuffle:
+            training["shuffle"] = True
     return ni, device, training
 
 
@@ -717,6 +760,12 @@ _NONIDEAL_NAMES = {
     "curve_noise_std": "device.curve_noise.std",
     "curve_noise_correlation": "device.curve_noise.correlation",
     "curve_pool": "device.curve_pool",
+    "adc_bits": "device.adc.bits",
+    "adc_range": "device.adc.range",
+    "relaxation_fraction": "device.relaxation.fraction",
+    "relaxation_tau": "device.relaxation.tau",
+    "mode": "training.mode",
+    "shuffle": "training.shuffle",
 }
 
 
