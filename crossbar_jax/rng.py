@@ -11,7 +11,7 @@ The in-loop normals (cycle-to-cycle noise, read noise, curve noise) are `fast_no
 polynomial of the standardised sum of a hash's four bytes, with variance 1, kurtosis 2.997 (a
 normal's is 3) and |z| <= 4.44, every quantile within 0.017 of the normal's for |z| < 3. They
 cost a few integer operations and three multiply-adds; the inverse-CDF normals (`normals`, an
-erfinv with a log and a sqrt per number, tails truncated at about 5.4 sigma) cost more than the
+erfinv with a log and a sqrt per number, tails truncated at about 5.3 sigma) cost more than the
 ideal epoch itself (measured: c2c at 0.49 of the ideal trainings/s with them, 0.72 with
 `fast_normals`; read noise 0.35 and 0.66). The shifts and the stuck-device draws are made
 once per crossbar, outside the loop, from ``fold_in(key(seed), i)`` (see
@@ -66,9 +66,10 @@ def _hashes(word, n: int):
 
 
 def uniforms(word, n: int, dtype):
-    """(n, *word.shape) uniforms in (0, 1) from one (stream, epoch) word."""
-    scale = np.asarray(2.0**-24, dtype)
-    return ((_hashes(word, n) >> 8).astype(dtype) + 0.5) * scale
+    """(n, *word.shape) uniforms in (0, 1) from one (stream, epoch) word: 23-bit numbers plus
+    one half, so that float32 never rounds one of them up to exactly 1."""
+    scale = np.asarray(2.0**-23, dtype)
+    return ((_hashes(word, n) >> 9).astype(dtype) + 0.5) * scale
 
 
 def normals(word, n: int, dtype):
@@ -77,11 +78,12 @@ def normals(word, n: int, dtype):
     z = sqrt(2) erfinv(v) with v uniform in (-1, 1): XLA expands erfinv into a polynomial with
     one log and one sqrt, which vectorises; Box-Muller's sin and cos did not (measured 4x
     slower on XLA:CPU). The numbers come as one array, not a list: a stack of per-counter
-    arrays became a concatenation that XLA emits with a branch per element. The 24-bit
-    uniforms bound |z| below about 5.4.
+    arrays became a concatenation that XLA emits with a branch per element. The 23-bit
+    uniforms bound |z| below about 5.3.
     """
-    scale = np.asarray(2.0**-23, dtype)
-    v = ((_hashes(word, n) >> 8).astype(dtype) + 0.5) * scale - 1.0
+    # 23-bit numbers plus one half: float32 never rounds v to exactly +-1 (erfinv(1) = inf).
+    scale = np.asarray(2.0**-22, dtype)
+    v = ((_hashes(word, n) >> 9).astype(dtype) + 0.5) * scale - 1.0
     return np.asarray(np.sqrt(2.0), dtype) * lax.erf_inv(v)
 
 
