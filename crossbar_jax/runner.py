@@ -46,6 +46,10 @@ log = logging.getLogger(__name__)
 # device-to-host read). On a CPU the check is a cheap reduction: every epoch.
 DEFAULT_CHUNK = 262144
 GPU_CHUNK = 1 << 21
+# Online training loops over the patterns inside every epoch, one pass over the chunk's state
+# per pattern: on the CPU it ran 1.8x faster in chunks of 32,768 than of 262,144 (the state
+# stays in cache), and slower again at 16,384.
+ONLINE_CHUNK = 32768
 GPU_CHECK_EVERY = 5
 # Epoch stages: after epoch 2, 4, 8, 16, 32 the runner may compact the chunk.
 STAGE_ENDS = (2, 4, 8, 16, 32)
@@ -378,7 +382,9 @@ def run(
     """
     mesh = batch_mesh()
     gpu = mesh.devices.flat[0].platform != "cpu"
-    chunk_size = chunk_size or (GPU_CHUNK if gpu else DEFAULT_CHUNK)
+    chunk_size = chunk_size or (
+        GPU_CHUNK if gpu else ONLINE_CHUNK if model.online else DEFAULT_CHUNK
+    )
     check_every = GPU_CHECK_EVERY if gpu else 1
     # Every device gets a multiple of 16 lanes (one AVX-512 vector of float32): a share
     # narrower than a vector compiles to scalar code whose rounding differs by an ulp from the
