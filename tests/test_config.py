@@ -50,7 +50,7 @@ def test_yaml_defaults_equal_the_schema_defaults(compose_cfg):
         "division_factor": 5.0,
         "map": None,
     }
-    assert cfg["mc"]["chunk_size"] == 65536 and cfg["mc"]["precision"] == "float32"
+    assert cfg["mc"]["chunk_size"] is None and cfg["mc"]["precision"] == "float32"
 
 
 def test_main_job_defaults_are_the_informative_point(compose_cfg):

@@ -94,7 +94,7 @@ def test_outputs_of_one_job(small_job):
     assert summary["params"]["mc"] == {
         "n_crossbars": N,
         "seed": 0,
-        "chunk_size": 65536,
+        "chunk_size": None,  # the engine's default
         "precision": "float32",
     }
     assert summary["params"]["device"]["shift"]["low"] == 1e-8

@@ -201,7 +201,9 @@ class MonteCarloConfig:
 
     n_crossbars: int = 100_000  # independently seeded crossbars at this parameter point
     seed: int = 0  # crossbar i draws its shifts from fold_in(key(seed), i)
-    chunk_size: int = 65_536  # crossbars per compiled call (memory, not results)
+    # crossbars per compiled call (memory, not results); null: the engine's default (262,144 on
+    # a CPU, 32,768 for online training, 2^21 on a GPU)
+    chunk_size: Any = None
     precision: str = "float32"  # float32 or float64
     progress: bool = True  # progress bars: crossbars trained (rate, ETA), figures written
     rerun: bool = False  # recompute a complete job (its old results move to .superseded/)
@@ -896,7 +898,9 @@ def validate_config(cfg: DictConfig | StudyConfig) -> StudySpec:
     mc = {
         "n_crossbars": _int(_get(cfg, "mc.n_crossbars"), "mc.n_crossbars", 1, MAX_SEED),
         "seed": _int(_get(cfg, "mc.seed"), "mc.seed", 0, MAX_SEED),
-        "chunk_size": _int(_get(cfg, "mc.chunk_size"), "mc.chunk_size", 1),
+        "chunk_size": None
+        if _get(cfg, "mc.chunk_size") is None
+        else _int(_get(cfg, "mc.chunk_size"), "mc.chunk_size", 1),
         "precision": precision,
         "progress": bool(_get(cfg, "mc.progress")),
         "rerun": bool(OmegaConf.select(cfg, "mc.rerun", default=False)),

@@ -779,7 +779,7 @@ def format_header(summary: dict, out_dir=None) -> str:
         f"  dataset     {ds['name']}: {len(ds['train']['patterns'])} training, "
         f"{len(ds['test']['patterns'])} test patterns",
         f"  mc          n={mc['n_crossbars']}  seed={mc['seed']}  {mc['precision']}"
-        f"  chunk={mc['chunk_size']}",
+        f"  chunk={mc['chunk_size'] or 'auto'}",
     ]
     if nonideal != "ideal":  # the reference model's summary stays as it was
         lines.insert(5, f"  non-ideal   {nonideal}")
