@@ -126,7 +126,15 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("case", list(CASES))
+# The composite cases (shuffled online, all three together) run with the slow tests; every
+# effect on its own stays in the default run.
+SLOW_CASES = ("online shuffled", "all three")
+
+
+@pytest.mark.parametrize(
+    "case",
+    [pytest.param(c, marks=pytest.mark.slow) if c in SLOW_CASES else c for c in CASES],
+)
 def test_kernel_is_the_documented_model(curve, case):
     """Every crossbar's convergence, epoch, pulse counts and conductances, as the NumPy model
     computes them in float64 (24 crossbars, both outcomes among them)."""
@@ -162,8 +170,13 @@ def _one_pattern(p: int) -> Dataset:
 
 @pytest.mark.parametrize(
     "extra",
-    [{}, {"shuffle": True}, {"c2c_std": 4e-9, "read_noise": 0.05}],
-    ids=["ideal", "shuffled", "c2c and read noise"],
+    [
+        pytest.param({}, id="ideal"),
+        pytest.param({"shuffle": True}, id="shuffled", marks=pytest.mark.slow),
+        pytest.param(
+            {"c2c_std": 4e-9, "read_noise": 0.05}, id="c2c and read noise", marks=pytest.mark.slow
+        ),
+    ],
 )
 def test_one_pattern_training_set_is_the_same_in_both_modes(curve, extra):
     """With one pattern the online update is the batch update: convergence, epoch and test

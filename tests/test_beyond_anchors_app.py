@@ -82,6 +82,7 @@ def test_bad_values_name_the_key(compose_cfg, tmp_path, no_simulation, overrides
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_a_job_with_every_new_effect_replays_its_crossbars(compose_cfg, tmp_path):
     """The inspected crossbars' histories end in the outcomes the job recorded (the replay
     rebuilds the effects from summary.json); the one-screen summary names them."""

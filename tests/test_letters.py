@@ -57,6 +57,7 @@ def _letters_job(compose_cfg, out, *extra):
     return run_study(cfg, out, echo=None)
 
 
+@pytest.mark.slow
 def test_experiment_letters_converges_in_most_seeds(compose_cfg, tmp_path):
     """experiment=letters at its documented parameters: most crossbars converge, and they
     classify the held-out letters."""

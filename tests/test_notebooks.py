@@ -56,7 +56,15 @@ def test_notebook_is_stored_without_outputs(path):
             assert cell.execution_count is None, f"{path.name}: cell {i} has an execution count"
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "path",
+    # The ranking notebook simulates all 16 cases (about 40 s): with the slow tests.
+    [
+        pytest.param(p, marks=pytest.mark.slow) if p.name == "nonidealities.ipynb" else p
+        for p in NOTEBOOKS
+    ],
+    ids=lambda p: p.name,
+)
 def test_notebook_runs_on_its_own_data(path, monkeypatch):
     """Without RESULTS_DIR a notebook simulates its own small data set (about 20 s)."""
     monkeypatch.delenv("RESULTS_DIR", raising=False)
