@@ -80,7 +80,8 @@ def test_noise_changes_outcomes(curve):
     assert np.mean(noisy.epoch != plain.epoch) > 0.1
 
 
-@pytest.mark.parametrize("rho", [0.0, 0.6])
+# rho 0 (about 15 s, with its float64 run) with the slow tests; rho 0.6 in the default run
+@pytest.mark.parametrize("rho", [pytest.param(0.0, marks=pytest.mark.slow), 0.6])
 def test_curves_do_not_depend_on_chunks_or_batch(curve, rho):
     """Crossbar i's final devices (pulses, noise) are the same in chunks of 16 or 2048 and in a
     run that starts at crossbar 100."""

@@ -207,6 +207,7 @@ def _run_with_devices(n_devices: int, curve_path) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow  # two subprocesses with their own compilations (about 20 s); in .ci/run
 def test_two_devices_give_the_results_of_one(model_curve):
     """The batch is sharded over all local devices; each crossbar's floats do not change."""
     path = REPO / "data" / "lsmo_gaq3_model.csv"
