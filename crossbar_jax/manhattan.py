@@ -254,9 +254,9 @@ def lane_directions(xs, labels_m, bits, fixed, rows: int, symmetric: bool = Fals
 
 def lane_tanh(x):
     """tanh(x) = sign(x) (1 - u) / (1 + u), u = exp(-2|x|), one exp and one division: in the
-    error's loop of its own, under multi-output fusion, the history's epochs ran 1.1x faster
-    than with a Newton reciprocal (which had been 1.6x faster than XLA:CPU's tanh); accurate
-    to a few ulps (the epoch error's tolerance is far wider)."""
+    error's loop of its own, under multi-output fusion, the history's epochs ran faster than
+    with a Newton reciprocal (which had been faster than XLA:CPU's tanh); accurate to a few
+    ulps (the epoch error's tolerance is far wider)."""
     u = jnp.exp(-2.0 * jnp.abs(x))
     return jnp.where(x > 0, 1.0 - u, u - 1.0) / (1.0 + u)
 

@@ -12,8 +12,7 @@ polynomial of the standardised sum of a hash's four bytes, with variance 1, kurt
 normal's is 3) and |z| <= 4.44, every quantile within 0.017 of the normal's for |z| < 3. They
 cost a few integer operations and three multiply-adds; the inverse-CDF normals (`normals`, an
 erfinv with a log and a sqrt per number, tails truncated at about 5.3 sigma) cost more than the
-ideal epoch itself (measured: c2c at 0.49 of the ideal trainings/s with them, 0.72 with
-`fast_normals`; read noise 0.35 and 0.66). The shifts and the stuck-device draws are made
+ideal epoch itself. The shifts and the stuck-device draws are made
 once per crossbar, outside the loop, from ``fold_in(key(seed), i)`` (see
 `crossbar_jax.variation`).
 """

@@ -40,15 +40,16 @@ __all__ = ["Source", "run", "record", "compile_count", "DEFAULT_CHUNK"]
 
 log = logging.getLogger(__name__)
 
-# Chunks of 262,144 crossbars ran 1.33x faster than 131,072 and 1.5x faster than 65,536 on the
-# 2-core CPU (10^6 crossbars at the reference point; 524,288 no better, 10^6 slower); a GPU wants
+# Chunks of 262,144 crossbars ran faster than 131,072 and 65,536 on the 2-core CPU (10^6
+# crossbars at the reference point, benchmarks/engine_choices.py; 524,288 was as fast in one run
+# and faster in another, for twice the memory); a GPU wants
 # millions of lanes in flight, and convergence checked only every few epochs (each check is a
 # device-to-host read). On a CPU the check is a cheap reduction: every epoch.
 DEFAULT_CHUNK = 262144
 GPU_CHUNK = 1 << 21
 # Online training loops over the patterns inside every epoch, one pass over the chunk's state
-# per pattern: on the CPU it ran 1.8x faster in chunks of 32,768 than of 262,144 (the state
-# stays in cache), and slower again at 16,384.
+# per pattern: on the CPU it ran faster in chunks of 32,768 than of 262,144 (the state stays in
+# cache), and slower again at 16,384.
 ONLINE_CHUNK = 32768
 GPU_CHECK_EVERY = 5
 # Epoch stages: after epoch 2, 4, 8, 16, 32 the runner may compact the chunk.

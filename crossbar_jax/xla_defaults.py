@@ -7,9 +7,9 @@ Measured on the 2-core Zen 4 EPYC (AVX-512) these runs are developed on (benchma
   AVX-512 and the user has not set XLA_FLAGS at all.
 * ``--xla_backend_extra_options=xla_cpu_use_multi_output_fusion``: lets XLA:CPU fuse several
   outputs into one loop. Without it the peeled last epoch (the update and the reported error)
-  recomputes each neuron's currents and exponentials in five loops; with it the last epoch
-  costs about one ordinary epoch, and the epoch loop runs 15-40 % faster. Set (on any CPU) only
-  when the user has not set XLA_FLAGS at all.
+  recomputes each neuron's currents and exponentials in several loops, and the epoch loop runs
+  slower (`benchmarks/engine_choices.py` measures the ratio). Set (on any CPU) only when the
+  user has not set XLA_FLAGS at all.
 * one JAX CPU device per core (``jax_num_cpu_devices``): XLA shows a CPU as one device and
   runs each loop on one thread; with a device per core the runner trains one chunk per core in
   parallel. Results do not depend on the device count (tested). Set only when the user has not
