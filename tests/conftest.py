@@ -59,3 +59,14 @@ def compose_cfg():
             )
 
     return _compose
+
+
+@pytest.fixture
+def no_simulation(monkeypatch):
+    """Fail the test if a study gets past validation to simulating (bad-input tests)."""
+    import crossbar_jax.app.study as study
+
+    def forbidden(spec):
+        raise AssertionError("validation should have failed before any simulation")
+
+    monkeypatch.setattr(study, "_simulate", forbidden)

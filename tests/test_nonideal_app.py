@@ -88,14 +88,6 @@ BAD = [
 ]
 
 
-@pytest.fixture
-def no_simulation(monkeypatch):
-    def forbidden(spec):
-        raise AssertionError("validation should have failed before any simulation")
-
-    monkeypatch.setattr(study, "_simulate", forbidden)
-
-
 @pytest.mark.parametrize(("overrides", "key", "value"), BAD, ids=[" ".join(b[0]) for b in BAD])
 def test_bad_nonideal_input_names_the_key(compose_cfg, tmp_path, no_simulation, overrides, key,
                                           value):  # fmt: skip
