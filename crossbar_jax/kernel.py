@@ -121,9 +121,10 @@ def epoch(lanes: Lanes, fixed: Fixed, curves: Curves, model: Model, e, *, with_e
     done = lanes.done | conv
     update = ~done if live is None else ~done & live
     n, eta, depressed, eps = pulse_lanes(lanes, fixed, ups, downs, update, model, e)
-    # From materialised currents (the barrier) and divided by the runtime 1.0, the error is one
-    # loop of its own in every program that computes it (history or not, one point or a grid):
-    # the same fusion gives the same floats, bit for bit.
+    # Divided by the runtime 1.0, the error is one loop of its own in every program that
+    # computes it (history or not): the same fusion gives the same floats, bit for bit. (The
+    # barrier on the currents was added while chasing a grid-versus-alone difference that the
+    # symmetric signed sums fixed; the tests pass with it, its own effect was not isolated.)
     err = None
     if with_error:
         err = lane_error(lax.optimization_barrier(xs), labels, fixed) / fixed.unit
