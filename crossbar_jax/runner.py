@@ -66,15 +66,17 @@ class Source(NamedTuple):
     per_point: Any  # () uint32, N crossbars per point
     table: Point  # (G,) per point
     shift_map: Any  # (rows, cols) float, siemens ("measured" distribution), else zeros
-    shifts: Any  # (B_total, rows, cols) given shifts (train), or None: drawn from the seed
+    shifts: Any  # (B_total, rows, cols) given shifts (train; host NumPy, the runner passes each
+    #             chunk only its own slice), or None: drawn from the seed
     first: Any  # () uint32, index of the first crossbar (of point 0)
     unit: Any  # () float, a runtime 1.0 (see `crossbar_jax.kernel._codes`)
     indices: Any = None  # (B_total,) uint32 crossbar index of every lane, or None: from lanes
     pool_lengths: Any = None  # (K,) int32 points of each curve of a pool, or None: no pool
 
 
-def _lane_fixed(src: Source, lane, model: Model, start) -> Fixed:
-    """Fixed per-lane values of the lanes `lane` (global lane indices, uint32)."""
+def _lane_fixed(src: Source, lane, model: Model, start, given=None) -> Fixed:
+    """Fixed per-lane values of the lanes `lane` (global lane indices, uint32); `given`: these
+    lanes' given shifts, (rows, cols, lanes), else from `src`."""
     dt = jnp.dtype(model.dtype)
     n_points = src.table.beta.shape[0]
     point = jnp.minimum(lane // src.per_point, n_points - 1)  # padding lanes: the last point
@@ -84,7 +86,9 @@ def _lane_fixed(src: Source, lane, model: Model, start) -> Fixed:
     pt = Point(*(a if jnp.ndim(a) == 0 else a[point] if a.shape[0] > 1 else a[0]
                  for a in src.table))  # fmt: skip
     shape = (model.rows, model.cols)
-    if src.shifts is not None:
+    if given is not None:
+        shifts = given.astype(dt)
+    elif src.shifts is not None:
         idx = jnp.minimum(lane, src.shifts.shape[0] - 1)  # padding lanes repeat the last
         shifts = jnp.moveaxis(src.shifts[idx], 0, -1).astype(dt)
     elif model.distribution == REFERENCE_DISTRIBUTION:
@@ -130,11 +134,12 @@ def pool_choice(word, model: Model, lengths):
     return c * np.uint32(model.length), top
 
 
-def _init(src: Source, starts, *, model: Model, size: int, history: bool = False):
-    """One device's `size` lanes, from its first lane index `starts[0]` (global, uint32):
-    (fixed values, untrained lanes, an (E, size) NaN error history or None)."""
+def _init(src: Source, starts, given=None, *, model: Model, size: int, history: bool = False):
+    """One device's `size` lanes, from its first lane index `starts[0]` (global, uint32), with
+    their given shifts `given` ((rows, cols, size), or None: from `src`): (fixed values,
+    untrained lanes, an (E, size) NaN error history or None)."""
     lane = starts[0] + jnp.arange(size, dtype=jnp.uint32)
-    fixed = _lane_fixed(src, lane, model, starts[0])
+    fixed = _lane_fixed(src, lane, model, starts[0], given)
     hist = jnp.full((model.epochs, size), jnp.nan, fixed.shifts.dtype) if history else None
     return fixed, kernel.init_lanes(fixed, model), hist
 
@@ -240,7 +245,7 @@ def _active(lanes: Lanes):
 
 # name -> (function, positions of its arguments that hold lanes; the rest are replicated)
 _FUNCS = {
-    "init": (_init, (1,)),
+    "init": (_init, (1, 2)),
     "stage": (_stage, (0, 1, 5)),
     "final": (_final, (0, 1, 3)),
     "outcome": (_outcome, (0, 1)),
@@ -289,6 +294,8 @@ def _call(name: str, timer: list, mesh: Mesh, *args, **static):
         t0 = time.perf_counter()
         mapped = jax.shard_map(body, mesh=mesh, in_specs=specs, out_specs=out_specs,
                                check_vma=False)  # fmt: skip
+        # (Donating the error history to the stage and the peeled epoch, to save their copy
+        # of it, made `train` slower: 0.91M against 1.00M trainings/s, 10^6 crossbars.)
         exe = jax.jit(mapped).lower(*args).compile()
         timer[0] += time.perf_counter() - t0
         _COMPILED[key] = exe
@@ -322,11 +329,21 @@ def _train_chunk(
     n_dev = mesh.size
     local = size // n_dev
     starts = (start + local * np.arange(n_dev)).astype(np.uint32)
-    fixed_all, lanes, hist = _call("init", timer, mesh, src, starts, model=model, size=local,
-                                   history=history)  # fmt: skip
+    given = None
+    if src.shifts is not None:  # only this chunk's given shifts travel, lanes last and split
+        part = np.asarray(src.shifts[start : start + size])
+        if part.shape[0] < size:  # padding lanes repeat the last crossbar
+            part = np.concatenate([part, np.repeat(part[-1:], size - part.shape[0], axis=0)])
+        given = np.ascontiguousarray(np.moveaxis(part, 0, -1), dtype=model.dtype)
+        src = src._replace(shifts=None)
+    fixed_all, lanes, hist = _call("init", timer, mesh, src, starts, given, model=model,
+                                   size=local, history=history)  # fmt: skip
     fixed, ids, whole = fixed_all, None, None
     e = 0
-    for end in _stage_ends(model.epochs):
+    # Stages exist for compaction; without it (a history is never compacted) the epochs before
+    # the last run as one stage: each stage call copies its carry (the history included).
+    ends = _stage_ends(model.epochs)
+    for end in ends if compact and not history else ends[-1:]:
         lanes, hist = _call("stage", timer, mesh, lanes, fixed, curves, np.int32(e),
                             np.int32(end), hist, model=model, check_every=check_every)  # fmt: skip
         e = end
@@ -348,10 +365,33 @@ def _train_chunk(
         lanes, hist = _call("final", timer, mesh, lanes, fixed, curves, hist, model=model)
         whole = lanes if ids is None else _call("scatter", timer, mesh, whole, lanes, ids)
     out = _call("outcome", timer, mesh, whole, fixed_all, curves, model=model, full=full)
-    res = {k: _crossbars_first(v) for k, v in out.items()}
     if history:
-        res["errors"] = np.asarray(hist).T
-    return res
+        out["errors"] = hist
+    return out  # on the devices, lanes last; `_write` brings them to the host
+
+
+def _write(out: dict, res: dict, start: int, n: int, total: int) -> dict:
+    """Copy a chunk's outcomes (device arrays, lanes last) to the host arrays `out` of all
+    `total` crossbars, crossbars first (the error history epochs first), for its first `n`
+    lanes from crossbar `start`: shard by shard, one copy per value and device."""
+    for name, value in res.items():
+        if name not in out:
+            lead = tuple(value.shape[:-1])
+            shape = lead + (total,) if name == "errors" else (total,) + lead
+            out[name] = np.empty(shape, value.dtype)
+        dest = out[name]
+        for shard in value.addressable_shards:
+            part = shard.index[-1]
+            lo = start + (part.start or 0)
+            hi = min(start + (value.shape[-1] if part.stop is None else part.stop), start + n)
+            if hi <= lo:
+                continue  # padding lanes only
+            a = np.asarray(shard.data)[..., : hi - lo]
+            if name == "errors":
+                dest[:, lo:hi] = a
+            else:
+                dest[lo:hi] = np.moveaxis(a, -1, 0) if a.ndim > 1 else a
+    return out
 
 
 def _crossbars_first(a) -> np.ndarray:
@@ -422,20 +462,15 @@ def run(
                 full=full, check_every=check_every,
                 finished=lambda k, start=start, n=n: advance(start + min(k, n)),
             )  # fmt: skip
-            for name, value in res.items():
-                if name not in out and value.ndim == 2 and not value.flags.c_contiguous:
-                    # The error history comes epochs first from the device: keep that memory
-                    # order (a transposed view), so that every chunk is copied row by row.
-                    out[name] = np.empty(value.shape[::-1][:1] + (total,), value.dtype).T
-                elif name not in out:
-                    out[name] = np.empty((total,) + value.shape[1:], value.dtype)
-                out[name][start : start + n] = value[:n]
+            _write(out, res, start, n, total)
             advance(start + n)
             if on_progress is not None:
                 on_progress(start + n, total)
     finally:
         if bar is not None:
             bar.close()
+    if "errors" in out:  # (total, E): a transposed view, the memory order the device wrote
+        out["errors"] = out["errors"].T
     return out, timer[0], time.perf_counter() - t0 - timer[0]
 
 

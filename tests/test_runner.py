@@ -133,9 +133,10 @@ def test_gpu_loop_with_blocks_of_epochs_is_the_same(curve):
     mesh = batching.batch_mesh()
     kw = dict(history=False, compact=True, full=True)
     outs = [
-        runner._train_chunk(src, curves, 0, n, model, [0.0], mesh, check_every=every, **kw)
+        runner._write({}, runner._train_chunk(src, curves, 0, n, model, [0.0], mesh,
+                                              check_every=every, **kw), 0, n, n)
         for every in (1, 5)
-    ]
+    ]  # fmt: skip
     assert 0.2 < outs[0]["converged"].mean() < 0.8
     for name, value in outs[0].items():
         np.testing.assert_array_equal(outs[1][name], value, err_msg=name)
