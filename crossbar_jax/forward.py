@@ -140,28 +140,33 @@ def signed_sum(values, bits):
     return chain_sum(ones) if ones else -chain_sum(zeros)
 
 
-def beta_currents(lanes, fixed, curves, model, bits, word=None, stream=rng.READ_STREAM, e=0):
-    """x = beta * I of every (pattern, neuron): a [p][m] list of (B,) lanes.
-
-    With read noise, every column current of every read gets its own ``1 + read_noise z``.
-    """
+def weight_currents(w, fixed, model, bits):
+    """x = beta * I of every (pattern, neuron) from the synapse weights ``w = (G+ - G-) / k``
+    ([r][m] lists of (B,) lanes, `crossbar_jax.device.synapse_weights`): exact reads."""
     p = fixed.point
-    if not model.per_device_lookup and model.symmetric:
-        w = synapse_weights(lanes, fixed, curves, model)
+    if model.symmetric:
         scale = p.beta * p.k * p.v1
         return [
             [scale * signed_sum([w[r][m] for r in range(model.rows)], b)
              for m in range(model.neurons)]
             for b in bits
         ]  # fmt: skip
+    scale = p.beta * p.k
+    return [
+        [scale * grouped_sum([w[r][m] for r in range(model.rows)], b, p.v0, p.v1)
+         for m in range(model.neurons)]
+        for b in bits
+    ]  # fmt: skip
+
+
+def beta_currents(lanes, fixed, curves, model, bits, word=None, stream=rng.READ_STREAM, e=0):
+    """x = beta * I of every (pattern, neuron): a [p][m] list of (B,) lanes.
+
+    With read noise, every column current of every read gets its own ``1 + read_noise z``.
+    """
+    p = fixed.point
     if not model.per_device_lookup:
-        w = synapse_weights(lanes, fixed, curves, model)
-        scale = p.beta * p.k
-        return [
-            [scale * grouped_sum([w[r][m] for r in range(model.rows)], b, p.v0, p.v1)
-             for m in range(model.neurons)]
-            for b in bits
-        ]  # fmt: skip
+        return weight_currents(synapse_weights(lanes, fixed, curves, model), fixed, model, bits)
     g = device_values(lanes, fixed, curves, model)
     z = None
     if model.read:
