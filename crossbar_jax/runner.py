@@ -250,17 +250,44 @@ def _outcome_first(lanes: Lanes, fixed: Fixed, curves: Curves, *, model: Model, 
     return {k: jnp.moveaxis(v, -1, 0) if v.ndim > 1 else v for k, v in out.items()}
 
 
+def _chunk(src: Source, starts, given, curves: Curves, *, model: Model, size: int,
+           history: bool, full: bool, check_every: int = 1):  # fmt: skip
+    """A whole chunk that is not compacted (a history, or ``compact=False``) in one program:
+    the draw, every epoch and the outcome. (outcomes crossbars first, history (E, size) or
+    None.) In one program XLA writes the history in place: as separate calls, each one copied
+    it first."""
+    fixed, lanes, hist = _init(src, starts, given, model=model, size=size, history=history)
+    if model.epochs > 1:
+        lanes, hist = _stage(lanes, fixed, curves, jnp.int32(0), jnp.int32(model.epochs - 1),
+                             hist, model=model, check_every=check_every)  # fmt: skip
+    lanes, hist = _final(lanes, fixed, curves, hist, model=model)
+    return _outcome_first(lanes, fixed, curves, model=model, full=full), hist
+
+
+def _lanes_out(out):
+    return jax.tree_util.tree_map(_lane_spec, out)
+
+
+def _first_out(out):
+    return jax.tree_util.tree_map(_first_spec, out)
+
+
+def _chunk_out(out):
+    return _first_out(out[0]), _lanes_out(out[1])
+
+
 # name -> (function, positions of its arguments that hold lanes last, positions of those that
-# hold crossbars first (split on their first axis), whether its outputs are crossbars first);
-# the other arguments are replicated
+# hold crossbars first (split on their first axis), the sharding of its outputs); the other
+# arguments are replicated
 _FUNCS = {
-    "init": (_init, (1,), (2,), False),
-    "stage": (_stage, (0, 1, 5), (), False),
-    "final": (_final, (0, 1, 3), (), False),
-    "outcome": (_outcome_first, (0, 1), (), True),
-    "compact": (_compact, (0, 1, 2), (), False),
-    "scatter": (_scatter, (0, 1, 2), (), False),
-    "active": (_active, (0,), (), False),
+    "init": (_init, (1,), (2,), _lanes_out),
+    "stage": (_stage, (0, 1, 5), (), _lanes_out),
+    "final": (_final, (0, 1, 3), (), _lanes_out),
+    "outcome": (_outcome_first, (0, 1), (), _first_out),
+    "chunk": (_chunk, (1,), (2,), _chunk_out),
+    "compact": (_compact, (0, 1, 2), (), _lanes_out),
+    "scatter": (_scatter, (0, 1, 2), (), _lanes_out),
+    "active": (_active, (0,), (), _lanes_out),
 }
 _COMPILED: dict = {}
 
@@ -295,7 +322,7 @@ def _call(name: str, timer: list, mesh: Mesh, *args, **static):
            tuple((jnp.shape(a), str(jnp.result_type(a))) for a in leaves))  # fmt: skip
     exe = _COMPILED.get(key)
     if exe is None:
-        fn, lane_args, first_args, first_out = _FUNCS[name]
+        fn, lane_args, first_args, out_sharding = _FUNCS[name]
         body = partial(fn, **static)
         specs = tuple(
             jax.tree_util.tree_map(_lane_spec, a) if i in lane_args
@@ -308,8 +335,7 @@ def _call(name: str, timer: list, mesh: Mesh, *args, **static):
             else jax.tree_util.tree_map(partial(_local, n_dev=mesh.size, axis=0), a)
             for i, a in enumerate(args)
         ]
-        out_specs = jax.tree_util.tree_map(_first_spec if first_out else _lane_spec,
-                                           jax.eval_shape(body, *local))  # fmt: skip
+        out_specs = out_sharding(jax.eval_shape(body, *local))
         t0 = time.perf_counter()
         mapped = jax.shard_map(body, mesh=mesh, in_specs=specs, out_specs=out_specs,
                                check_vma=False)  # fmt: skip
@@ -354,19 +380,21 @@ def _train_chunk(
         if given.shape[0] < size:  # padding lanes repeat the last crossbar
             given = np.concatenate([given, np.repeat(given[-1:], size - given.shape[0], axis=0)])
         src = src._replace(shifts=None)
+    if history or not compact:  # a history is never compacted: one call for the whole chunk
+        out, hist = _call("chunk", timer, mesh, src, starts, given, curves, model=model,
+                          size=local, history=history, full=full,
+                          check_every=check_every)  # fmt: skip
+        if history:
+            out["errors"] = hist
+        return out
     fixed_all, lanes, hist = _call("init", timer, mesh, src, starts, given, model=model,
-                                   size=local, history=history)  # fmt: skip
+                                   size=local)  # fmt: skip
     fixed, ids, whole = fixed_all, None, None
     e = 0
-    # Stages exist for compaction; without it (a history is never compacted) the epochs before
-    # the last run as one stage: each stage call copies its carry (the history included).
-    ends = _stage_ends(model.epochs)
-    for end in ends if compact and not history else ends[-1:]:
+    for end in _stage_ends(model.epochs):
         lanes, hist = _call("stage", timer, mesh, lanes, fixed, curves, np.int32(e),
                             np.int32(end), hist, model=model, check_every=check_every)  # fmt: skip
         e = end
-        if not compact or history:
-            continue
         counts = np.asarray(_call("active", timer, mesh, lanes))
         active = int(np.max(counts))
         current = lanes.done.shape[0] // n_dev
@@ -382,10 +410,8 @@ def _train_chunk(
     if lanes is not None:
         lanes, hist = _call("final", timer, mesh, lanes, fixed, curves, hist, model=model)
         whole = lanes if ids is None else _call("scatter", timer, mesh, whole, lanes, ids)
-    out = _call("outcome", timer, mesh, whole, fixed_all, curves, model=model, full=full)
-    if history:
-        out["errors"] = hist
-    return out  # on the devices: crossbars first, the history (E, lanes); see `_write`
+    # on the devices, crossbars first; see `_write`
+    return _call("outcome", timer, mesh, whole, fixed_all, curves, model=model, full=full)
 
 
 def _write(out: dict, res: dict, start: int, n: int, total: int) -> dict:
@@ -547,7 +573,7 @@ def _record(src: Source, curves: Curves, *, model: Model, size: int, stride: int
     return rec, final
 
 
-_FUNCS["record"] = (_record, (), (), False)
+_FUNCS["record"] = (_record, (), (), _lanes_out)
 
 
 def record(model: Model, curves: Curves, src: Source, total: int, stride: int = 1):
