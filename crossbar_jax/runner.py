@@ -11,7 +11,11 @@ the history replay are thin wrappers over it.
   so after each stage of epochs the runner counts the crossbars still training (one small
   host read per stage, never per epoch) and, when at most a quarter remain, gathers them into a
   chunk a quarter (or a sixteenth, ...) the size and trains only those. Outcomes do not change:
-  every lane is computed independently.
+  every lane is computed independently. Stages and reads have their own cost, so only chunks
+  that compaction helps run staged: the first chunk probes (its first stage, then the rest in
+  one program unless that stage's read says to compact), each later one follows what the
+  previous chunk's outcomes say, and a chunk that is not compacted (a history among them) runs
+  as one program.
 * **The last epoch is peeled**: it alone computes the error that the outcome reports.
 """
 
@@ -264,6 +268,17 @@ def _chunk(src: Source, starts, given, curves: Curves, *, model: Model, size: in
     return _outcome_first(lanes, fixed, curves, model=model, full=full), hist
 
 
+def _rest(lanes: Lanes, fixed: Fixed, curves: Curves, e0, *, model: Model, full: bool,
+          check_every: int = 1):  # fmt: skip
+    """Epochs e0 .. E-1 and the outcome in one program (a probed chunk that will not be
+    compacted): outcomes crossbars first."""
+    if model.epochs - 1 > 0:
+        lanes, _ = _stage(lanes, fixed, curves, e0, jnp.int32(model.epochs - 1), None,
+                          model=model, check_every=check_every)  # fmt: skip
+    lanes, _ = _final(lanes, fixed, curves, None, model=model)
+    return _outcome_first(lanes, fixed, curves, model=model, full=full)
+
+
 def _lanes_out(out):
     return jax.tree_util.tree_map(_lane_spec, out)
 
@@ -285,6 +300,7 @@ _FUNCS = {
     "final": (_final, (0, 1, 3), (), _lanes_out),
     "outcome": (_outcome_first, (0, 1), (), _first_out),
     "chunk": (_chunk, (1,), (2,), _chunk_out),
+    "rest": (_rest, (0, 1), (), _first_out),
     "compact": (_compact, (0, 1, 2), (), _lanes_out),
     "scatter": (_scatter, (0, 1, 2), (), _lanes_out),
     "active": (_active, (0,), (), _lanes_out),
@@ -365,12 +381,30 @@ def _compacted_size(active: int, size: int, quantum: int) -> int:
     return -(-new // quantum) * quantum if new < size else size
 
 
+def _would_compact(converged, epoch, epochs: int) -> bool:
+    """Whether the staged path compacts a chunk with these outcomes: after some stage end at
+    most 1/COMPACT_FACTOR of its lanes still train (converged at epoch index count < end, that
+    is epoch = count + 1 <= end)."""
+    size = int(np.size(converged))
+    for end in _stage_ends(epochs)[:-1]:
+        active = size - int(np.count_nonzero(converged & (epoch <= end)))
+        if _compacted_size(active, size, 1) < size:
+            return True
+    return False
+
+
 def _train_chunk(
     src, curves, start, size, model, timer, mesh, *, history: bool, compact: bool, full: bool,
-    check_every: int = 1, finished=None,
+    check_every: int = 1, finished=None, plan: str = "staged",
 ):  # fmt: skip
-    """One chunk of `size` lanes split over the devices of `mesh`: NumPy outcomes, crossbars
-    first. `finished(n)` is told, after each stage, how many lanes have converged so far."""
+    """One chunk of `size` lanes split over the devices of `mesh`: outcomes on the devices,
+    crossbars first. `finished(n)` is told, after each stage, how many lanes have converged so
+    far.
+
+    `plan` (for a chunk that may be compacted): "staged" runs the epochs in stages, reads how
+    many lanes still train after each and compacts them; "whole" runs the chunk as one program
+    (no stages, no reads); "probe" runs the first stage, and the rest as one program unless
+    that stage's read says to compact."""
     n_dev = mesh.size
     local = size // n_dev
     starts = (start + local * np.arange(n_dev)).astype(np.uint32)
@@ -380,7 +414,7 @@ def _train_chunk(
         if given.shape[0] < size:  # padding lanes repeat the last crossbar
             given = np.concatenate([given, np.repeat(given[-1:], size - given.shape[0], axis=0)])
         src = src._replace(shifts=None)
-    if history or not compact:  # a history is never compacted: one call for the whole chunk
+    if history or not compact or plan == "whole":  # one call for the whole chunk
         out, hist = _call("chunk", timer, mesh, src, starts, given, curves, model=model,
                           size=local, history=history, full=full,
                           check_every=check_every)  # fmt: skip
@@ -401,6 +435,9 @@ def _train_chunk(
         if finished is not None:
             finished(size - int(np.sum(counts)))
         new = _compacted_size(active, current, LANE_QUANTUM)
+        if plan == "probe" and active > 0 and new == current and ids is None:
+            return _call("rest", timer, mesh, lanes, fixed, curves, np.int32(e), model=model,
+                         full=full, check_every=check_every)  # fmt: skip
         if active == 0 or new < current:
             whole = lanes if whole is None else _call("scatter", timer, mesh, whole, lanes, ids)
             if active == 0:
@@ -506,12 +543,13 @@ def run(
 
     try:
         pending = None
+        plan = "probe"
         for c in range(n_chunks):
             start = c * size
             n = min(size, total - start)
             res = _train_chunk(
                 src, curves, start, size, model, timer, mesh, history=history, compact=compact,
-                full=full, check_every=check_every,
+                full=full, check_every=check_every, plan=plan,
                 finished=lambda k, start=start, n=n: advance(start + min(k, n)),
             )  # fmt: skip
             # Large outcomes (a history, the full device states) of the previous chunk are
@@ -521,6 +559,14 @@ def run(
             # them measured 2-3 % slower).
             if not (history or full):
                 deliver(res, start, n)
+                # Stages, their reads and compaction cost a chunk in which few lanes converge
+                # early 28 % of the speed of one program (the reference point, 10^6
+                # crossbars): the next chunk runs staged only if this one's outcomes say the
+                # stages would have compacted it. The first chunk probes (`_train_chunk`).
+                # Outcomes do not depend on the plan: every lane is computed alone.
+                sl = slice(start, start + n)
+                plan = ("staged" if _would_compact(out["converged"][sl], out["epoch"][sl],
+                                                   model.epochs) else "whole")  # fmt: skip
                 continue
             if pending is not None:
                 deliver(*pending)
