@@ -141,9 +141,9 @@ def train(
         epochs: E, the most epochs to run.
         dtype: "float32", or "float64" (needs JAX's 64-bit mode).
         v0, v1: row voltages for bits 0 and 1, volts.
-        chunk_size: crossbars per compiled call (None: 262,144 on a CPU, 2^21 on a GPU);
+        chunk_size: crossbars per compiled call (None: on a CPU the largest power of two
+            whose error history fits 32 MB, 131,072 for 50 float32 epochs; 2^21 on a GPU);
             larger batches run in chunks of this size, spread over all local devices.
-
         progress: show a progress bar of trained crossbars.
 
     Returns:

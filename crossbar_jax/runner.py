@@ -56,6 +56,12 @@ GPU_CHUNK = 1 << 21
 # cache), and slower again at 16,384.
 ONLINE_CHUNK = 32768
 GPU_CHECK_EVERY = 5
+# With an error history, CPU chunks keep the (E, chunk) history of a chunk within 32 MB:
+# 131,072 lanes for 50 float32 epochs. `train` at the reference point (10^6 crossbars, right
+# after a letters run, as in the benchmark) ran at 1.62M trainings/s in such chunks, against
+# 1.36M in chunks of 262,144 and 1.47M in chunks of 65,536 (back to back all three ran at
+# 1.52-1.56M). Only 50 float32 epochs were measured; other E follow the byte rule.
+HISTORY_CHUNK_BYTES = 32 << 20
 # Epoch stages: after epoch 2, 4, 8, 16, 32 the runner may compact the chunk.
 STAGE_ENDS = (2, 4, 8, 16, 32)
 COMPACT_FACTOR = 4  # compact when at most 1/4 of the lanes still train; shrink by 4 each time
@@ -368,6 +374,13 @@ def compile_count() -> int:
     return len(_COMPILED)
 
 
+def _history_chunk(model: Model) -> int:
+    """The CPU chunk of a run with an error history: the largest power of two whose history
+    fits `HISTORY_CHUNK_BYTES`, between 16,384 and `DEFAULT_CHUNK` lanes."""
+    lanes = HISTORY_CHUNK_BYTES // (model.epochs * jnp.dtype(model.dtype).itemsize)
+    return int(min(DEFAULT_CHUNK, max(16384, 1 << max(int(lanes).bit_length() - 1, 0))))
+
+
 def _stage_ends(epochs: int) -> list[int]:
     """Ends of the epoch stages before the peeled last epoch (epoch index E-1)."""
     last = epochs - 1
@@ -506,8 +519,9 @@ def run(
     mesh = batch_mesh()
     gpu = mesh.devices.flat[0].platform != "cpu"
     chunk_size = chunk_size or (
-        GPU_CHUNK if gpu else ONLINE_CHUNK if model.online else DEFAULT_CHUNK
-    )
+        GPU_CHUNK if gpu else ONLINE_CHUNK if model.online
+        else _history_chunk(model) if history else DEFAULT_CHUNK
+    )  # fmt: skip
     check_every = GPU_CHECK_EVERY if gpu else 1
     # Every device gets a multiple of 16 lanes (one AVX-512 vector of float32): a share
     # narrower than a vector compiles to scalar code whose rounding differs by an ulp from the

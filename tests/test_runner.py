@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -105,7 +106,8 @@ def _defaults_in_subprocess(env_extra):
 
 def test_xla_defaults_respect_the_user():
     """The package sets its flags only where the user set none, and never with the opt-out."""
-    user = _defaults_in_subprocess({"XLA_FLAGS": "--xla_force_host_platform_device_count=1"})
+    user = _defaults_in_subprocess({"XLA_FLAGS": "--xla_force_host_platform_device_count=1",
+                                    "MALLOC_TRIM_THRESHOLD_": "131072"})  # fmt: skip
     assert user["flags"] == "--xla_force_host_platform_device_count=1"
     assert user["devices"] == 1 and user["applied"] == {}
     off = _defaults_in_subprocess({"CROSSBAR_JAX_XLA_DEFAULTS": "0"})
@@ -113,6 +115,8 @@ def test_xla_defaults_respect_the_user():
     default = _defaults_in_subprocess({})
     assert default["devices"] == (os.cpu_count() or 1)
     assert "xla_cpu_use_multi_output_fusion" in default["flags"]
+    glibc = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+    assert ("malloc" in default["applied"]) == glibc
     if cj._xla_defaults.has_avx512():
         assert "--xla_cpu_prefer_vector_width=512" in default["flags"]
 
