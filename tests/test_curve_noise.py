@@ -41,6 +41,7 @@ def _full_run(curve, ni, n, seed=0, chunk_size=None, beta=6e7, first=0):
     return out
 
 
+@pytest.mark.slow  # one of the longest of the default run (5-10 s)
 def test_zero_std_is_the_plain_run(curve):
     """std 0 switches the effect off: the same program, so the same floats, as no NonIdeal."""
     plain = cj.run_monte_carlo(1, 3000, curve=curve, **POINT)
@@ -80,8 +81,10 @@ def test_noise_changes_outcomes(curve):
     assert np.mean(noisy.epoch != plain.epoch) > 0.1
 
 
-# rho 0 (about 15 s, with its float64 run) with the slow tests; rho 0.6 in the default run
-@pytest.mark.parametrize("rho", [pytest.param(0.0, marks=pytest.mark.slow), 0.6])
+# Both with the slow tests (12-15 s each, with their float64 runs); the default run keeps
+# `test_noise_is_a_property_of_the_device`, whose crossbars run in other batches too.
+@pytest.mark.parametrize("rho", [pytest.param(0.0, marks=pytest.mark.slow),
+                                 pytest.param(0.6, marks=pytest.mark.slow)])  # fmt: skip
 def test_curves_do_not_depend_on_chunks_or_batch(curve, rho):
     """Crossbar i's final devices (pulses, noise) are the same in chunks of 16 or 2048 and in a
     run that starts at crossbar 100."""
@@ -157,6 +160,7 @@ def test_fast_normals_are_normal():
     assert abs(draws.var() - 1) < 5 * np.sqrt(2e-6)
 
 
+@pytest.mark.slow  # one of the longest of the default run (5-10 s)
 def test_pool_devices_saturate_at_their_own_end_and_draw_uniformly(curve):
     """Devices on a 6-point curve stop at n = 5, on the full curve they go further; the curve
     of each device is uniform over the pool (binomial: 3 sigma of 12,800 draws of p = 1/3)."""

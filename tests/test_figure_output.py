@@ -119,6 +119,7 @@ def test_report_format_and_dpi_are_checked(compose_cfg):
         validate_config(compose_cfg("report.dpi=10"))
 
 
+@pytest.mark.slow  # one of the longest of the default run (5-10 s)
 def test_training_bar_counts_finished_crossbars(monkeypatch):
     """The bar advances by crossbars that finished (converged ones as each stage of epochs
     ends, the rest with their chunk), reaches the total, and closes."""
@@ -144,6 +145,7 @@ def test_training_bar_counts_finished_crossbars(monkeypatch):
     assert 0.2 < r.converged.mean() < 0.8
 
 
+@pytest.mark.slow  # one of the longest of the default run (5-10 s)
 def test_a_job_logs_its_phases_header_first_and_writes_pdf_figures(compose_cfg, tmp_path, caplog):
     said = []
     cfg = compose_cfg(*SMALL, "report.figures=true", "report.format=pdf", "report.crossbars=[0]")

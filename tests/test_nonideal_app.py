@@ -132,6 +132,7 @@ def test_depression_curve_and_shift_map_are_hashed_by_content(compose_cfg, tmp_p
 NONIDEAL = ("device.c2c_std=4e-9", "device.stuck.fraction=0.1", "training.update=bidirectional")
 
 
+@pytest.mark.slow  # one of the longest of the default run (5-10 s)
 def test_a_nonideal_job_replays_its_crossbars(compose_cfg, tmp_path):
     """The inspected crossbars' histories (general engine, the job's draws) end in the
     outcomes the job recorded; the one-screen summary names the effects."""

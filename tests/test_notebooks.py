@@ -58,9 +58,12 @@ def test_notebook_is_stored_without_outputs(path):
 
 @pytest.mark.parametrize(
     "path",
-    # The ranking notebook simulates all 16 cases (about 40 s): with the slow tests.
+    # The ranking notebook simulates all 16 cases (about 40 s) and the epoch notebook runs a
+    # sweep first (about 20 s): both with the slow tests.
     [
-        pytest.param(p, marks=pytest.mark.slow) if p.name == "nonidealities.ipynb" else p
+        pytest.param(p, marks=pytest.mark.slow)
+        if p.name in ("nonidealities.ipynb", "epoch_distributions.ipynb")
+        else p
         for p in NOTEBOOKS
     ],
     ids=lambda p: p.name,

@@ -84,6 +84,7 @@ def test_new_parameter_values_do_not_recompile(model_curve, compilations):
     assert compilations.count == 0
 
 
+@pytest.mark.slow  # one of the longest of the default run (5-10 s)
 def test_grid_points_equal_separate_runs(model_curve, compilations):
     """run_grid at G points is, point by point and bit for bit, run_monte_carlo at each."""
     n = 300
@@ -130,6 +131,7 @@ def test_grid_broadcasts_numbers_and_names_bad_points(model_curve):
     assert montecarlo.compile_count() == compiled
 
 
+@pytest.mark.slow  # one of the longest of the default run (5-10 s)
 def test_monte_carlo_is_train_on_sample_shifts_and_evaluate(model_curve):
     """The Monte Carlo kernel draws sample_shifts' shifts and trains and evaluates like the
     public functions, bit for bit, whatever the chunking."""

@@ -473,6 +473,7 @@ def _sampled_matches_full(nonideal, check_every_epoch: bool) -> None:
         np.testing.assert_array_equal(getattr(some, f), getattr(full, f))
 
 
+@pytest.mark.slow  # one of the longest of the default run (5-10 s)
 def test_sampled_history_keeps_a_bounded_number_of_epochs_and_the_exact_outcome():
     _sampled_matches_full(None, check_every_epoch=False)
 

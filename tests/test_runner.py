@@ -38,7 +38,13 @@ def _source(seed, n, dataset, point, dt="float32"):
 @pytest.mark.parametrize(
     "dataset, point, shifts",
     [
-        (cj.LETTERS, LETTERS_POINT, dict(low=1e-9, high=1e-8)),  # 80 % converge at epoch 2
+        pytest.param(
+            cj.LETTERS,
+            LETTERS_POINT,
+            dict(low=1e-9, high=1e-8),
+            marks=pytest.mark.slow,
+            id="letters",
+        ),  # 80 % converge at epoch 2 (30 s)
         (cj.FOUR_BIT, dict(beta=6e7, positive_target=0.8, negative_target=-0.8, k=10.0), {}),
     ],
 )

@@ -132,6 +132,7 @@ def test_same_seed_same_results_bit_for_bit(compose_cfg, tmp_path, small_job):
     assert not pd.read_parquet(tmp_path / "seed1" / RESULTS).equals(a)
 
 
+@pytest.mark.slow  # one of the longest of the default run (5-10 s)
 def test_results_do_not_depend_on_chunk_size(compose_cfg, tmp_path, small_job):
     out, _, _ = small_job
     run_study(compose_cfg(*SMALL, "mc.chunk_size=100"), tmp_path, echo=None)
@@ -299,6 +300,7 @@ def _reference_groups(parity) -> dict:
     return groups
 
 
+@pytest.mark.slow  # one of the longest of the default run (5-10 s)
 def test_convergence_rates_agree_with_the_reference(compose_cfg, reference_dir, parity, tmp_path):
     """The app, with its own random shifts, estimates the reference's convergence rates.
 

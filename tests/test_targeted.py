@@ -30,6 +30,7 @@ def _same(a, b) -> None:
         np.testing.assert_array_equal(getattr(a, f), getattr(b, f), err_msg=f)
 
 
+@pytest.mark.slow  # one of the longest of the default run (5-10 s)
 def test_consecutive_ranges_equal_one_run(curve):
     """Crossbar i is crossbar i: ranges [0, 300) + [300, 1000), each in its own chunk layout,
     are exactly the run of 1000 from 0."""
