@@ -394,14 +394,18 @@ def _compacted_size(active: int, size: int, quantum: int) -> int:
     return -(-new // quantum) * quantum if new < size else size
 
 
-def _would_compact(converged, epoch, epochs: int) -> bool:
-    """Whether the staged path compacts a chunk with these outcomes: after some stage end at
-    most 1/COMPACT_FACTOR of its lanes still train (converged at epoch index count < end, that
-    is epoch = count + 1 <= end)."""
-    size = int(np.size(converged))
+def _would_compact(converged, epoch, epochs: int, n_dev: int) -> bool:
+    """Whether the staged path would compact a chunk with these outcomes before its last stage:
+    after some stage end, the busiest of its `n_dev` shares (one per device, as the staged loop
+    judges) has at most 1/COMPACT_FACTOR of its lanes still training (converged at epoch index
+    count < end, that is epoch = count + 1 <= end). The last stage end, just before the peeled
+    epoch, is left out: compacting for that one epoch does not pay for a staged chunk."""
+    shares = np.array_split(np.arange(np.size(converged)), n_dev)
+    local = max(len(s) for s in shares)
     for end in _stage_ends(epochs)[:-1]:
-        active = size - int(np.count_nonzero(converged & (epoch <= end)))
-        if _compacted_size(active, size, 1) < size:
+        training = ~(converged & (epoch <= end))
+        active = max(int(np.count_nonzero(training[s])) for s in shares)
+        if _compacted_size(active, local, LANE_QUANTUM) < local:
             return True
     return False
 
@@ -555,6 +559,16 @@ def run(
         if on_progress is not None:
             on_progress(start + n, total)
 
+    def next_plan(start: int, n: int) -> str:
+        # Stages, their reads and compaction cost a chunk in which few lanes converge early
+        # 28 % of the speed of one program (the reference point, 10^6 crossbars): a chunk runs
+        # staged only if the last delivered chunk's outcomes say the stages would have
+        # compacted it. The first chunk probes (`_train_chunk`). Outcomes do not depend on the
+        # plan: every lane is computed alone.
+        sl = slice(start, start + n)
+        staged = _would_compact(out["converged"][sl], out["epoch"][sl], model.epochs, mesh.size)
+        return "staged" if staged else "whole"
+
     try:
         pending = None
         plan = "probe"
@@ -573,17 +587,12 @@ def run(
             # them measured 2-3 % slower).
             if not (history or full):
                 deliver(res, start, n)
-                # Stages, their reads and compaction cost a chunk in which few lanes converge
-                # early 28 % of the speed of one program (the reference point, 10^6
-                # crossbars): the next chunk runs staged only if this one's outcomes say the
-                # stages would have compacted it. The first chunk probes (`_train_chunk`).
-                # Outcomes do not depend on the plan: every lane is computed alone.
-                sl = slice(start, start + n)
-                plan = ("staged" if _would_compact(out["converged"][sl], out["epoch"][sl],
-                                                   model.epochs) else "whole")  # fmt: skip
+                plan = next_plan(start, n)
                 continue
             if pending is not None:
                 deliver(*pending)
+                if not history:  # full outcomes: the plan follows the chunk delivered last
+                    plan = next_plan(*pending[1:])
             pending = (res, start, n)
         if pending is not None:
             deliver(*pending)
