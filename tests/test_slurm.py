@@ -113,8 +113,15 @@ def test_2x2_sweep_on_slurm_then_aggregate(cluster, tmp_path):
     assert set(counts) == {(6e6, 10.0), (6e6, 30.0), (2e7, 10.0), (2e7, 30.0)}
     # SLURM ran it: every job has submitit's log and SLURM's accounting knows 4 completed tasks
     assert len(list((sweep / ".submitit").glob("*/*_log.out"))) == 4
-    states = _slurm(cluster, "sacct", "-X", "-n", "-P", "-o", "State")
-    assert states.split().count("COMPLETED") >= 4
+    # The accounting daemon records a task's end a moment after the job itself is done (CI saw
+    # one task still RUNNING right after the sweep returned): wait for it, up to 60 s.
+    deadline = time.monotonic() + 60
+    while True:
+        states = _slurm(cluster, "sacct", "-X", "-n", "-P", "-o", "State").split()
+        if states.count("COMPLETED") >= 4 or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert states.count("COMPLETED") >= 4, states
     agg = subprocess.run(
         [sys.executable, str(AGGREGATE), str(sweep)],
         cwd=tmp_path,
