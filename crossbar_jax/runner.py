@@ -267,22 +267,20 @@ def _chunk(src: Source, starts, given, curves: Curves, *, model: Model, size: in
     None.) In one program XLA writes the history in place: as separate calls, each one copied
     it first."""
     fixed, lanes, hist = _init(src, starts, given, model=model, size=size, history=history)
-    if model.epochs > 1:
-        lanes, hist = _stage(lanes, fixed, curves, jnp.int32(0), jnp.int32(model.epochs - 1),
-                             hist, model=model, check_every=check_every)  # fmt: skip
-    lanes, hist = _final(lanes, fixed, curves, hist, model=model)
-    return _outcome_first(lanes, fixed, curves, model=model, full=full), hist
+    return _rest(
+        lanes, fixed, curves, jnp.int32(0), hist, model=model, full=full, check_every=check_every
+    )
 
 
-def _rest(lanes: Lanes, fixed: Fixed, curves: Curves, e0, *, model: Model, full: bool,
+def _rest(lanes: Lanes, fixed: Fixed, curves: Curves, e0, history, *, model: Model, full: bool,
           check_every: int = 1):  # fmt: skip
-    """Epochs e0 .. E-1 and the outcome in one program (a probed chunk that will not be
-    compacted): outcomes crossbars first."""
-    if model.epochs - 1 > 0:
-        lanes, _ = _stage(lanes, fixed, curves, e0, jnp.int32(model.epochs - 1), None,
-                          model=model, check_every=check_every)  # fmt: skip
-    lanes, _ = _final(lanes, fixed, curves, None, model=model)
-    return _outcome_first(lanes, fixed, curves, model=model, full=full)
+    """Epochs e0 .. E-1 and the outcome in one program (the tail of `_chunk`, and of a probed
+    chunk that will not be compacted): (outcomes crossbars first, history or None)."""
+    if model.epochs > 1:
+        lanes, history = _stage(lanes, fixed, curves, e0, jnp.int32(model.epochs - 1), history,
+                                model=model, check_every=check_every)  # fmt: skip
+    lanes, history = _final(lanes, fixed, curves, history, model=model)
+    return _outcome_first(lanes, fixed, curves, model=model, full=full), history
 
 
 def _lanes_out(out):
@@ -306,7 +304,7 @@ _FUNCS = {
     "final": (_final, (0, 1, 3), (), _lanes_out),
     "outcome": (_outcome_first, (0, 1), (), _first_out),
     "chunk": (_chunk, (1,), (2,), _chunk_out),
-    "rest": (_rest, (0, 1), (), _first_out),
+    "rest": (_rest, (0, 1, 4), (), _chunk_out),
     "compact": (_compact, (0, 1, 2), (), _lanes_out),
     "scatter": (_scatter, (0, 1, 2), (), _lanes_out),
     "active": (_active, (0,), (), _lanes_out),
@@ -453,8 +451,8 @@ def _train_chunk(
             finished(size - int(np.sum(counts)))
         new = _compacted_size(active, current, LANE_QUANTUM)
         if plan == "probe" and active > 0 and new == current and ids is None:
-            return _call("rest", timer, mesh, lanes, fixed, curves, np.int32(e), model=model,
-                         full=full, check_every=check_every)  # fmt: skip
+            return _call("rest", timer, mesh, lanes, fixed, curves, np.int32(e), None,
+                         model=model, full=full, check_every=check_every)[0]  # fmt: skip
         if active == 0 or new < current:
             whole = lanes if whole is None else _call("scatter", timer, mesh, whole, lanes, ids)
             if active == 0:
