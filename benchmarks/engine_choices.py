@@ -1,6 +1,6 @@
-"""The measurements behind three of the engine's defaults, each as a ratio in one process.
+"""The measurements behind four of the engine's defaults, each as a ratio in one process.
 
-    python benchmarks/engine_choices.py            # all three (about 3 minutes on 2 cores)
+    python benchmarks/engine_choices.py            # all four (about 4 minutes on 2 cores)
     python benchmarks/engine_choices.py --quick    # fewer crossbars and rounds
 
 1. The shift draw: `crossbar_jax.variation.shift_lanes` (Threefry written lane by lane, the
@@ -9,6 +9,10 @@
 3. Multi-output fusion (`crossbar_jax.xla_defaults`): `run_monte_carlo` at the reference point
    in a subprocess with and without it (XLA reads its flags once per process), rounds
    interleaved.
+4. The pair state (`crossbar_jax.model.Model.pair_state`): `run_monte_carlo` at the reference
+   point with the lanes carrying each synapse's pair index ``n+ L + n-`` (the default) against
+   carrying every device's count, each variant with executables of its own; the outcomes are
+   compared crossbar by crossbar.
 
 Every figure is the best of the rounds; the variants alternate within each round.
 """
@@ -114,6 +118,47 @@ def fusion(n: int, rounds: int) -> None:
     )
 
 
+def pair_state(n: int, rounds: int) -> None:
+    import numpy as np
+
+    import crossbar_jax as cj
+    from crossbar_jax import runner
+    from crossbar_jax.curve import load_curve
+    from crossbar_jax.model import Model
+
+    curve = load_curve(REPO / "data" / "lsmo_gaq3_model.csv")
+    real = Model.pair_state
+    caches: dict = {"pair": {}, "counts": {}}
+    results: dict = {}
+
+    def variant(name):
+        def call():
+            # The compile cache is keyed by the Model, which this switch leaves unchanged: each
+            # variant swaps its own executables in.
+            saved = dict(runner._COMPILED)
+            runner._COMPILED.clear()
+            runner._COMPILED.update(caches[name])
+            Model.pair_state = real if name == "pair" else property(lambda self: False)
+            try:
+                r = cj.run_monte_carlo(0, n, curve=curve, **POINT)
+            finally:
+                Model.pair_state = real
+                caches[name] = dict(runner._COMPILED)
+                runner._COMPILED.clear()
+                runner._COMPILED.update(saved)
+            results[name] = (r.converged, r.epoch, r.final_error, r.test_accuracy)
+            return r.converged
+
+        return call
+
+    t = _best({k: variant(k) for k in caches}, rounds)
+    same = all(np.array_equal(a, b, equal_nan=True)
+               for a, b in zip(results["pair"], results["counts"], strict=True))  # fmt: skip
+    print(f"4. run_monte_carlo, {n:,} crossbars: pair state {n / t['pair']:,.0f}/s, device "
+          f"counts {n / t['counts']:,.0f}/s (ratio {t['counts'] / t['pair']:.2f}); the same "
+          f"outcomes: {same}")  # fmt: skip
+
+
 def _avx512() -> bool:
     from crossbar_jax.xla_defaults import has_avx512
 
@@ -128,6 +173,7 @@ def main(argv=None) -> None:
     shift_draw(65536, 5)
     chunk_sizes(n, rounds, (65536, 131072, 262144, 524288))
     fusion(n, 2 if a.quick else 3)
+    pair_state(n, rounds + 2)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,11 @@ __all__ = [
     "apply_pulses",
     "device_values",
     "synapse_weights",
+    "pair_dtype",
+    "pair_indices",
+    "pair_counts",
+    "device_counts",
+    "pulse_pairs",
     "pulse_lanes",
     "curve_noise_step",
     "curve_noise_table",
@@ -87,7 +92,7 @@ def device_values(lanes, fixed, curves, model):
 
 def _curve_values(lanes, fixed, curves, model):
     """Every device's ``b(n) - g[0]`` on its curve and branch (siemens), (rows, cols, B)."""
-    idx = lanes.n.astype(jnp.uint32)
+    idx = device_counts(lanes, model).astype(jnp.uint32)
     if model.pool:
         base = curves.pool_offsets[fixed.base + idx]
     else:
@@ -120,20 +125,72 @@ def relax_lanes(lanes, fixed, curves, model, update):
     return jnp.where(update, d * w + (1.0 - d) * (p.relax_fraction * part), w)
 
 
+def pair_dtype(length: int):
+    """The narrowest unsigned type for pair indices 0..L^2-1 (uint16 for curves up to 256
+    points)."""
+    return jnp.uint16 if length * length <= 65536 else jnp.uint32
+
+
+def pair_indices(n, length: int):
+    """Each synapse's pair index ``n+ L + n-`` from its devices' counts (rows, cols, B):
+    (rows, neurons, B) in `pair_dtype`."""
+    dt = pair_dtype(length)
+    n = n.astype(dt)
+    return n[:, 0::2] * jnp.dtype(dt).type(length) + n[:, 1::2]
+
+
+def pair_counts(pair, length: int):
+    """The devices' counts (rows, cols, B), columns (G+, G-) of each neuron, from the synapses'
+    pair indices (rows, neurons, B)."""
+    size = jnp.dtype(pair.dtype).type(length)
+    plus = pair // size
+    minus = pair - plus * size
+    counts = jnp.stack([plus, minus], axis=2).reshape(pair.shape[:1] + (-1,) + pair.shape[2:])
+    return counts.astype(jnp.uint8 if length <= 255 else jnp.uint16)
+
+
+def device_counts(lanes, model):
+    """Every device's pulse count n (rows, cols, B), whichever state the lanes carry."""
+    return lanes.n if lanes.pair is None else pair_counts(lanes.pair, model.length)
+
+
+def pulse_pairs(lanes, up, down, update, model):
+    """One Manhattan update on the pair state (`crossbar_jax.model.Model.pair_state`): where
+    synapse (r, m) is potentiated (`up[m][r]`) n+ moves one point, ``+L``; where depressed,
+    n- moves one, ``+1``; a device at the curve's last point stays there, as in
+    `pulse_lanes`. Lanes not in `update` keep their state. (rows, neurons, B)."""
+    pair = lanes.pair
+    size = jnp.dtype(pair.dtype).type(model.length)
+    one, zero = jnp.ones((), pair.dtype), jnp.zeros((), pair.dtype)
+    last = model.length - 1
+
+    def grid(flags):
+        return jnp.stack([jnp.stack([flags[m][r] for m in range(model.neurons)])
+                          for r in range(model.rows)]) & update  # fmt: skip
+
+    plus = pair // size
+    minus = pair - plus * size
+    step = jnp.where(grid(up) & (plus < last), size, zero)
+    return pair + step + jnp.where(grid(down) & (minus < last), one, zero)
+
+
 def synapse_weights(lanes, fixed, curves, model):
     """Per-synapse ``(G+ - G-) / k`` (siemens), a [r][m] list of (B,) lanes (pair lookup)."""
     length = model.length
-    n = lanes.n.astype(jnp.uint32)
-    if model.pool:  # (c+ L + n+) K L + c- L + n-; fixed.base holds c L per device
+    if lanes.pair is not None:  # the pair state: the index as carried
+        pair = lanes.pair.astype(jnp.uint32)
+    elif model.pool:  # (c+ L + n+) K L + c- L + n-; fixed.base holds c L per device
+        n = lanes.n.astype(jnp.uint32)
         width = np.uint32(model.pool * length)
         pair = (fixed.base[:, 0::2] + n[:, 0::2]) * width + (fixed.base[:, 1::2] + n[:, 1::2])
-        d = curves.pool_pair[pair] + (fixed.shifts[:, 0::2] - fixed.shifts[:, 1::2])
     else:
+        n = lanes.n.astype(jnp.uint32)
         pair = n[:, 0::2] * length + n[:, 1::2]
-        # Counts stay in 0..L-1, so the pair index is in the table: no clamping per element.
-        d = curves.pair_table.at[pair].get(mode="promise_in_bounds") + (
-            fixed.shifts[:, 0::2] - fixed.shifts[:, 1::2]
-        )
+    if model.pool:
+        d = curves.pool_pair[pair]
+    else:  # counts stay in 0..L-1, so the pair index is in the table: no clamping per element
+        d = curves.pair_table.at[pair].get(mode="promise_in_bounds")
+    d = d + (fixed.shifts[:, 0::2] - fixed.shifts[:, 1::2])
     if model.c2c:
         d = d + (lanes.eta[:, 0::2] - lanes.eta[:, 1::2])
     if model.curve_noise:

@@ -12,6 +12,9 @@ How it is computed (each measured on the 2-core Zen 4 CPU against the earlier en
 
 * **One gather per synapse.** The weight of synapse (r, m) is ``(G+ - G-) / k = T2[n+ L + n-]
   + (s+ - s-)``, with T2 the table of curve differences (`crossbar_jax.model.make_curves`).
+  Where no effect moves or reads a device on its own (`Model.pair_state`) the lanes carry
+  the pair index ``n+ L + n-`` itself, and the pulse moves it (``+L`` or ``+1``): XLA:CPU
+  emits the gather as scalar loads, and the index arithmetic per load was a third of them.
 * **No tanh for convergence.** f > t+ exactly when x = beta I > atanh(t+).
 * **One exp per pattern for the update.** With a = |x|, a_min the smallest a of the neuron and
   u = exp(-2 a) = w exp(-2 a_min), ``(T - tanh x) sech^2 x`` is, up to a positive factor per
@@ -34,7 +37,14 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from crossbar_jax.device import device_values, pulse_lanes, relax_lanes, synapse_weights
+from crossbar_jax.device import (
+    device_values,
+    pair_indices,
+    pulse_lanes,
+    pulse_pairs,
+    relax_lanes,
+    synapse_weights,
+)
 from crossbar_jax.forward import beta_currents, weight_currents
 from crossbar_jax.manhattan import decode_codes, lane_error, update_codes
 from crossbar_jax.model import Curves, Model, Point, atanh_thresholds
@@ -47,7 +57,8 @@ __all__ = ["Lanes", "Fixed", "init_lanes", "epoch", "accuracy", "conductances"]
 class Lanes(NamedTuple):
     """What the epoch loop carries for B crossbars (lanes last). None: effect off."""
 
-    n: jax.Array  # (rows, cols, B) uint8/uint16, state index (pulse count) of every device
+    n: jax.Array | None  # (rows, cols, B) uint8/uint16, state index (pulse count) of every
+    #                      device; None with the pair state (`pair`)
     done: jax.Array  # (B,) bool, converged at some epoch so far
     count: jax.Array  # (B,) int32, epochs evaluated without convergence (= updates applied)
     error: jax.Array  # (B,) float, error of the last epoch evaluated (0 once converged)
@@ -55,6 +66,8 @@ class Lanes(NamedTuple):
     depressed: jax.Array | None  # (rows, cols, B) bool, on the depression branch
     eps: jax.Array | None = None  # (rows, cols, B) float, siemens, curve noise eps_d[n] now
     relaxed: jax.Array | None = None  # (rows, cols, B) float, siemens, relaxed part w (relax)
+    pair: jax.Array | None = None  # (rows, neurons, B) uint16/uint32, n+ L + n- of every
+    #                                synapse (`Model.pair_state`), in place of `n`
 
 
 class Fixed(NamedTuple):
@@ -90,6 +103,9 @@ def init_lanes(fixed: Fixed, model: Model) -> Lanes:
     if model.stuck and model.stuck_high:
         top = fixed.top if model.pool else jnp.asarray(model.length - 1, dt)
         n = jnp.where(fixed.stuck, top, n)
+    pair = None
+    if model.pair_state:
+        n, pair = None, pair_indices(n, model.length)
     batch = shape[-1]
     return Lanes(
         n=n,
@@ -100,6 +116,7 @@ def init_lanes(fixed: Fixed, model: Model) -> Lanes:
         depressed=jnp.zeros(shape, bool) if model.bidirectional else None,
         eps=jnp.zeros(shape, fixed.shifts.dtype) if model.curve_noise else None,
         relaxed=jnp.zeros(shape, fixed.shifts.dtype) if model.relax else None,
+        pair=pair,
     )
 
 
@@ -125,7 +142,12 @@ def epoch(lanes: Lanes, fixed: Fixed, curves: Curves, model: Model, e, *, with_e
         conv = conv & live
     done = lanes.done | conv
     update = ~done if live is None else ~done & live
-    n, eta, depressed, eps = pulse_lanes(lanes, fixed, ups, downs, update, model, e)
+    if model.pair_state:
+        n, pair = None, pulse_pairs(lanes, ups, downs, update, model)
+        eta, depressed, eps = lanes.eta, lanes.depressed, lanes.eps
+    else:
+        n, eta, depressed, eps = pulse_lanes(lanes, fixed, ups, downs, update, model, e)
+        pair = None
     # Divided by the runtime 1.0, the error is one loop of its own in every program that
     # computes it (history or not): the same fusion gives the same floats, bit for bit. It
     # reads its currents from behind a barrier: without one XLA fuses it into the update's
@@ -141,7 +163,8 @@ def epoch(lanes: Lanes, fixed: Fixed, curves: Curves, model: Model, e, *, with_e
     error = lanes.error
     if with_error:
         error = jnp.where(lanes.done, error, jnp.where(conv, jnp.zeros_like(err), err))
-    new = Lanes(n, done, lanes.count + update.astype(jnp.int32), error, eta, depressed, eps)
+    new = Lanes(n, done, lanes.count + update.astype(jnp.int32), error, eta, depressed, eps,
+                pair=pair)  # fmt: skip
     if model.relax:  # the epoch's interval: volatile parts relax (crossbar_jax.device)
         new = new._replace(relaxed=relax_lanes(new._replace(relaxed=lanes.relaxed), fixed, curves,
                                                model, update))  # fmt: skip

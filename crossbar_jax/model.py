@@ -119,6 +119,22 @@ class Model(NamedTuple):
         )
 
     @property
+    def pair_state(self) -> bool:
+        """Whether the epoch loop carries each synapse's pair index ``n+ L + n-`` instead of
+        its two devices' counts: the plain pair-table kernel, where no effect moves or reads a
+        device on its own. The lookup then reads its index as it is (no index arithmetic per
+        gather: measured 9-11 % faster epochs at the reference point)."""
+        return not (
+            self.per_device_lookup
+            or self.pool
+            or self.stuck
+            or self.c2c
+            or self.bidirectional
+            or self.curve_noise
+            or self.online
+        )
+
+    @property
     def has_eval_noise(self) -> bool:
         return self.read
 

@@ -35,6 +35,7 @@ from jax.sharding import PartitionSpec as P
 
 from crossbar_jax import kernel, rng
 from crossbar_jax.batching import batch_mesh, chunk_layout, training_bar
+from crossbar_jax.device import device_counts
 from crossbar_jax.forward import beta_currents
 from crossbar_jax.kernel import Fixed, Lanes
 from crossbar_jax.model import Curves, Model, Point
@@ -208,7 +209,7 @@ def _outcome(lanes: Lanes, fixed: Fixed, curves: Curves, *, model: Model, full: 
     out["test_accuracy"] = kernel.accuracy(lanes, fixed, curves, model)
     if full:
         g = kernel.conductances(lanes, fixed, curves, model)
-        out["pulses"] = lanes.n.astype(jnp.int32)
+        out["pulses"] = device_counts(lanes, model).astype(jnp.int32)
         out["conductances"] = g
         for name, extra in (("eta", lanes.eta), ("depressed", lanes.depressed),
                             ("stuck", fixed.stuck), ("eps", lanes.eps),
@@ -612,7 +613,7 @@ def _record(src: Source, curves: Curves, *, model: Model, size: int, stride: int
         xs = beta_currents(s, fixed, curves, model, model.train_bits, fixed.word,
                            rng.READ_STREAM, e)  # fmt: skip
         info = dict(
-            n=s.n,
+            n=device_counts(s, model),
             g=kernel.conductances(s, fixed, curves, model),
             x=jnp.stack([jnp.stack(row) for row in xs]),
             error=jnp.where(s.done, jnp.nan, err),

@@ -151,3 +151,52 @@ def test_bad_shift_arrays(measured_curve, shifts):
     bad[0, 0, 0] = np.nan
     with pytest.raises(ValueError, match="shifts: must be finite"):
         _train(bad, measured_curve)
+
+
+def test_pair_state_moves_as_the_device_counts():
+    """The pair state's update (`pulse_pairs` on n+ L + n-) is `pulse_lanes` on the counts,
+    saturation at the curve's last point included, and the counts read back from it."""
+    from crossbar_jax.device import pair_counts, pair_indices, pulse_lanes, pulse_pairs
+    from crossbar_jax.kernel import Lanes
+    from crossbar_jax.model import make_model
+
+    length, batch = 51, 4096
+    model = make_model(epochs=5, dtype="float32", dataset=D, length=length)
+    assert model.pair_state
+    rng = np.random.default_rng(0)
+    # Counts near the end of the curve often, so that saturation is exercised.
+    n = np.where(
+        rng.random((4, 4, batch)) < 0.3, length - 1, rng.integers(0, length, (4, 4, batch))
+    )
+    n = n.astype(np.uint8)
+    sign = rng.integers(-1, 2, (2, 4, batch))  # per (neuron, row): +1 up, -1 down, 0 none
+    up = [[sign[m, r] > 0 for r in range(4)] for m in range(2)]
+    down = [[sign[m, r] < 0 for r in range(4)] for m in range(2)]
+    update = rng.random(batch) < 0.8
+    lanes = Lanes(n=n, done=None, count=None, error=None, eta=None, depressed=None)
+    expected = np.asarray(pulse_lanes(lanes, None, up, down, update, model, 0)[0])
+    pair = pair_indices(n, length)
+    np.testing.assert_array_equal(np.asarray(pair_counts(pair, length)), n)
+    moved = pulse_pairs(lanes._replace(n=None, pair=pair), up, down, update, model)
+    np.testing.assert_array_equal(np.asarray(pair_counts(moved, length)), expected)
+    assert np.any(expected != n) and np.any((n == length - 1) & (expected == n))
+
+
+def test_pair_state_gives_the_outcomes_of_the_device_counts(monkeypatch):
+    """`run_monte_carlo` with the pair state equals the same run carrying every device's count
+    (the engine before the pair state), crossbar by crossbar, at a point where about half
+    converge (beta 6e7), so that early stops and final errors are both compared."""
+    from pathlib import Path
+
+    from crossbar_jax import runner
+    from crossbar_jax.model import Model
+
+    curve = cj.load_curve(Path(__file__).resolve().parent.parent / "data" / "lsmo_gaq3_model.csv")
+    kw = dict(curve=curve, beta=6e7, positive_target=0.8, negative_target=-0.8, k=10.0)
+    pair = cj.run_monte_carlo(5, 3000, **kw)
+    monkeypatch.setattr(runner, "_COMPILED", {})  # the Model is unchanged: own executables
+    monkeypatch.setattr(Model, "pair_state", property(lambda self: False))
+    counts = cj.run_monte_carlo(5, 3000, **kw)
+    assert 0.1 < np.mean(pair.converged) < 0.9
+    for name in ("converged", "epoch", "final_error", "test_accuracy"):
+        np.testing.assert_array_equal(getattr(pair, name), getattr(counts, name))
