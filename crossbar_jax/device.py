@@ -25,6 +25,7 @@ __all__ = [
     "pair_counts",
     "device_counts",
     "pulse_pairs",
+    "move_pairs",
     "pulse_lanes",
     "curve_noise_step",
     "curve_noise_table",
@@ -159,19 +160,23 @@ def pulse_pairs(lanes, up, down, update, model):
     synapse (r, m) is potentiated (`up[m][r]`) n+ moves one point, ``+L``; where depressed,
     n- moves one, ``+1``; a device at the curve's last point stays there, as in
     `pulse_lanes`. Lanes not in `update` keep their state. (rows, neurons, B)."""
-    pair = lanes.pair
-    size = jnp.dtype(pair.dtype).type(model.length)
-    one, zero = jnp.ones((), pair.dtype), jnp.zeros((), pair.dtype)
-    last = model.length - 1
 
     def grid(flags):
         return jnp.stack([jnp.stack([flags[m][r] for m in range(model.neurons)])
                           for r in range(model.rows)]) & update  # fmt: skip
 
+    return move_pairs(lanes.pair, grid(up), grid(down), model.length)
+
+
+def move_pairs(pair, up, down, length: int):
+    """Pair indices ``n+ L + n-`` after one pulse: ``+L`` where `up`, ``+1`` where `down`
+    (bool arrays of the pair's shape), a device at the curve's last point staying there."""
+    size = jnp.dtype(pair.dtype).type(length)
+    one, zero = jnp.ones((), pair.dtype), jnp.zeros((), pair.dtype)
     plus = pair // size
     minus = pair - plus * size
-    step = jnp.where(grid(up) & (plus < last), size, zero)
-    return pair + step + jnp.where(grid(down) & (minus < last), one, zero)
+    step = jnp.where(up & (plus < length - 1), size, zero)
+    return pair + step + jnp.where(down & (minus < length - 1), one, zero)
 
 
 def synapse_weights(lanes, fixed, curves, model):

@@ -122,8 +122,10 @@ class Model(NamedTuple):
     def pair_state(self) -> bool:
         """Whether the epoch loop carries each synapse's pair index ``n+ L + n-`` instead of
         its two devices' counts: the plain pair-table kernel, where no effect moves or reads a
-        device on its own. The lookup then reads its index as it is (no index arithmetic per
-        gather: measured 9-11 % faster epochs at the reference point)."""
+        device on its own, in batch or online mode (online: while a pattern's bits and labels
+        fit one int32 code, `crossbar_jax.online.pattern_codes`). The lookup then reads its
+        index as it is (no index arithmetic per gather: measured 9-11 % faster epochs at the
+        reference point)."""
         return not (
             self.per_device_lookup
             or self.pool
@@ -131,7 +133,7 @@ class Model(NamedTuple):
             or self.c2c
             or self.bidirectional
             or self.curve_noise
-            or self.online
+            or (self.online and self.rows + self.neurons > 31)
         )
 
     @property

@@ -53,8 +53,11 @@ log = logging.getLogger(__name__)
 DEFAULT_CHUNK = 262144
 GPU_CHUNK = 1 << 21
 # Online training loops over the patterns inside every epoch, one pass over the chunk's state
-# per pattern: on the CPU it ran faster in chunks of 32,768 than of 262,144 (the state stays in
-# cache), and slower again at 16,384.
+# per pattern: on the CPU the device-count kernel ran faster in chunks of 32,768 than of
+# 262,144 (the state stays in cache), and slower again at 16,384. The pair-state steps
+# (`crossbar_jax.online`) have fixed costs per step that larger chunks share: their epoch loop
+# ran at 1.00M trainings/s in chunks of 32,768, 1.24M at 65,536 and 1.27M at 262,144, so they
+# take the default chunk.
 ONLINE_CHUNK = 32768
 GPU_CHECK_EVERY = 5
 # With an error history, CPU chunks keep the (E, chunk) history of a chunk within 32 MB:
@@ -522,7 +525,7 @@ def run(
     mesh = batch_mesh()
     gpu = mesh.devices.flat[0].platform != "cpu"
     chunk_size = chunk_size or (
-        GPU_CHUNK if gpu else ONLINE_CHUNK if model.online
+        GPU_CHUNK if gpu else ONLINE_CHUNK if model.online and not model.pair_state
         else _history_chunk(model) if history else DEFAULT_CHUNK
     )  # fmt: skip
     check_every = GPU_CHECK_EVERY if gpu else 1

@@ -182,21 +182,26 @@ def test_pair_state_moves_as_the_device_counts():
     assert np.any(expected != n) and np.any((n == length - 1) & (expected == n))
 
 
-def test_pair_state_gives_the_outcomes_of_the_device_counts(monkeypatch):
+@pytest.mark.parametrize(
+    "mode, shuffle, low", [("batch", False, 0.1), ("online", False, 0.01), ("online", True, 0.01)]
+)
+def test_pair_state_gives_the_outcomes_of_the_device_counts(monkeypatch, mode, shuffle, low):
     """`run_monte_carlo` with the pair state equals the same run carrying every device's count
-    (the engine before the pair state), crossbar by crossbar, at a point where about half
-    converge (beta 6e7), so that early stops and final errors are both compared."""
+    (the engine before the pair state; online: its pattern steps in a loop), crossbar by
+    crossbar, at beta 6e7, where some converge (about half in batch mode, a few percent
+    online), so that early stops and final errors are both compared."""
     from pathlib import Path
 
     from crossbar_jax import runner
     from crossbar_jax.model import Model
 
     curve = cj.load_curve(Path(__file__).resolve().parent.parent / "data" / "lsmo_gaq3_model.csv")
-    kw = dict(curve=curve, beta=6e7, positive_target=0.8, negative_target=-0.8, k=10.0)
+    kw = dict(curve=curve, beta=6e7, positive_target=0.8, negative_target=-0.8, k=10.0,
+              nonideal=cj.NonIdeal(mode=mode, shuffle=shuffle))  # fmt: skip
     pair = cj.run_monte_carlo(5, 3000, **kw)
     monkeypatch.setattr(runner, "_COMPILED", {})  # the Model is unchanged: own executables
     monkeypatch.setattr(Model, "pair_state", property(lambda self: False))
     counts = cj.run_monte_carlo(5, 3000, **kw)
-    assert 0.1 < np.mean(pair.converged) < 0.9
+    assert low < np.mean(pair.converged) < 0.9
     for name in ("converged", "epoch", "final_error", "test_accuracy"):
         np.testing.assert_array_equal(getattr(pair, name), getattr(counts, name))
