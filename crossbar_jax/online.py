@@ -50,6 +50,7 @@ from crossbar_jax.forward import (
     grouped_sum,
     read_logic,
     signed_sum,
+    weight_currents,
 )
 from crossbar_jax.manhattan import SECH2_ZERO_ABOVE, _rows_per_code, lane_error, target_met
 
@@ -68,8 +69,8 @@ def pattern_ranks(word, n_patterns: int, e):
     The ranks of P uniforms of the crossbar's shuffle stream (ties broken by index): a uniform
     random permutation, the same for a crossbar whatever its batch, chunk or device.
     """
-    u = rng.uniforms(rng.stream_word(word, rng.SHUFFLE_STREAM, e), n_patterns, jnp.float32)
-    u = [u[p] for p in range(n_patterns)]
+    w = rng.stream_word(word, rng.SHUFFLE_STREAM, e)
+    u = [rng.uniform_at(w, p + 1, jnp.float32) for p in range(n_patterns)]
     ranks = []
     for p in range(n_patterns):
         before = [(u[q] < u[p]) if q > p else (u[q] <= u[p]) for q in range(n_patterns) if q != p]
@@ -191,7 +192,12 @@ def online_epoch(lanes, fixed, curves, model, e, *, with_error: bool, live=None)
     """`crossbar_jax.kernel.epoch` in online mode: (new lanes, this epoch's error or None)."""
     bits, labels = model.train_bits, model.train_labels
     n_pat = len(bits)
-    xs = beta_currents(lanes, fixed, curves, model, bits, fixed.word, rng.READ_STREAM, e)
+    if model.pair_state:  # the weights (rows, neurons, B) as an array: step 0 reads them too
+        shifts = fixed.shifts[:, 0::2] - fixed.shifts[:, 1::2]  # siemens
+        w = _pair_weights(lanes.pair, shifts, curves)
+        xs = weight_currents([list(row) for row in w], fixed, model, bits)
+    else:
+        xs = beta_currents(lanes, fixed, curves, model, bits, fixed.word, rng.READ_STREAM, e)
     conv = None
     for row, lab in zip(xs, labels, strict=True):
         for x, y in zip(row, lab, strict=True):
@@ -207,7 +213,7 @@ def online_epoch(lanes, fixed, curves, model, e, *, with_error: bool, live=None)
         error = jnp.where(lanes.done, error, jnp.where(conv, jnp.zeros_like(err), err))
     ranks = pattern_ranks(fixed.word, n_pat, e) if model.shuffle else None
     if model.pair_state:
-        pair = _pair_steps(lanes.pair, xs, ranks, update, fixed, curves, model)
+        pair = _pair_steps(lanes.pair, w, shifts, ranks, update, fixed, curves, model)
         new = lanes._replace(pair=pair, done=done, count=lanes.count + update.astype(jnp.int32),
                              error=error)  # fmt: skip
         return new, err
@@ -328,10 +334,19 @@ def _pair_pulse(pair, d, code, fixed, model):
     return move_pairs(pair, t > 0, t < 0, model.length)
 
 
-def _pair_directions(w, code, update, fixed, model):
-    """A later step's delta signs (neurons, B) int8 from its synapses' weights w (rows,
-    neurons, B), ``T2[n+ L + n-] + (s+ - s-)``: the currents summed as `pattern_currents` sums
-    them, the sign taken as `pattern_directions` takes it (no exponential)."""
+def _pair_weights(pair, shifts, curves):
+    """Every synapse's weight ``T2[n+ L + n-] + (s+ - s-)`` (siemens), (rows, neurons, B), as
+    `crossbar_jax.device.synapse_weights` looks it up; `shifts` (rows, neurons, B) the
+    differences s+ - s-, computed once per epoch."""
+    table = curves.pair_table.at[pair.astype(jnp.uint32)].get(mode="promise_in_bounds")
+    return table + shifts
+
+
+def _pair_directions(w, code, update, fixed, model, *, exact: bool = False):
+    """A step's delta signs (neurons, B) int8 from its synapses' weights w (rows, neurons, B),
+    `_pair_weights`: the currents summed as `pattern_currents` sums them (with exact zeros for
+    the other rows' terms: the floats of the static sums of `crossbar_jax.forward`), the sign
+    taken as `pattern_directions` takes it (`exact`: from the batch kernel's floats)."""
     p = fixed.point
     bits, labels = _unpack(code, model)
     b = bits[:, None, :]
@@ -342,44 +357,37 @@ def _pair_directions(w, code, update, fixed, model):
         x = (p.beta * p.k * p.v1) * (ones - zeros)
     else:
         x = (p.beta * p.k) * (p.v1 * ones + p.v0 * zeros)
-    d = _delta_sign(x, labels, fixed, exact=False)
+    d = _delta_sign(x, labels, fixed, exact=exact)
     return jnp.where(update, jnp.sign(d), jnp.zeros_like(d)).astype(jnp.int8)
 
 
-def _pair_steps(pair, xs, ranks, update, fixed, curves, model):
+def _pair_steps(pair, w, shifts, ranks, update, fixed, curves, model):
     """The epoch's pattern steps on the pair state: the synapses' pair indices after them.
 
-    The steps are unrolled, each a program of its own (`_own_program`) of three vectorised
-    loops over the lanes: the table lookup (scalar loads, plus the shift differences computed
-    once per epoch), the neurons' delta signs (a program of its own too) and the pulses.
-    Measured on the 2-core Zen 4, epoch loop of the 4-bit task at the reference point in
-    chunks of 262,144: 1.22M trainings/s; 0.80M without the boundary around the signs (XLA
-    summed a neuron's currents again for each of its 2 x rows devices), 0.50M without the one
-    around each step (it fused one step's pulses into the next step's lookup). In a
-    `lax.fori_loop` instead of unrolled, the step index read inside the loops kept LLVM from
-    vectorising them (0.12-0.23M); a step counter per lane instead left 0.41-0.59M. The
-    device-count steps below ran at 0.72M (in chunks of 32,768, their best).
+    `w` are the weights of the start-of-epoch read (`_pair_weights`), which step 0 reuses: the
+    devices have not moved since. The steps are unrolled, each a program of its own
+    (`_own_program`) of three vectorised loops over the lanes: the table lookup (scalar
+    loads), the neurons' delta signs (a program of its own too) and the pulses. Measured on
+    the 2-core Zen 4, epoch loop of the 4-bit task at the reference point in chunks of
+    262,144: 1.22M trainings/s; 0.80M without the boundary around the signs (XLA summed a
+    neuron's currents again for each of its 2 x rows devices), 0.50M without the one around
+    each step (it fused one step's pulses into the next step's lookup). In a `lax.fori_loop`
+    instead of unrolled, the step index read inside the loops kept LLVM from vectorising
+    them (0.12-0.23M); a step counter per lane instead left 0.41-0.59M. The device-count
+    steps below ran at 0.72M (in chunks of 32,768, their best).
     """
     codes = pattern_codes(model)
     steps = [_step_code(ranks, codes, j, update) for j in range(len(codes))]
-    shifts = fixed.shifts[:, 0::2] - fixed.shifts[:, 1::2]  # (rows, neurons, B), siemens
 
-    def first():  # step 0 reads nothing new: its currents are the start-of-epoch read's
-        x = list(xs[0])
-        if ranks is not None:
-            for q in range(1, len(codes)):
-                x = [jnp.where(ranks[q] == 0, xq, xm) for xq, xm in zip(xs[q], x, strict=True)]
-        labels = _unpack(steps[0], model)[1]
-        d = jnp.stack([_delta_sign(xm, labels[m], fixed, exact=True) for m, xm in enumerate(x)])
-        return jnp.where(update, jnp.sign(d), jnp.zeros_like(d)).astype(jnp.int8)
-
-    def later(pair, code):
-        table = curves.pair_table.at[pair.astype(jnp.uint32)].get(mode="promise_in_bounds")
-        w = table + shifts
-        d = _own_program(lambda: _pair_directions(w, code, update, fixed, model), fixed)
+    def step(pair, w, code, exact):
+        d = _own_program(lambda: _pair_directions(w, code, update, fixed, model, exact=exact),
+                         fixed)  # fmt: skip
         return _pair_pulse(pair, d, code, fixed, model)
 
-    pair = _pair_pulse(pair, _own_program(first, fixed), steps[0], fixed, model)
+    def later(pair, code):
+        return step(pair, _pair_weights(pair, shifts, curves), code, False)
+
+    pair = step(pair, w, steps[0], True)
     for code in steps[1:]:
         pair = _own_program(lambda pair=pair, code=code: later(pair, code), fixed)
     return pair

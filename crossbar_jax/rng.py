@@ -28,6 +28,7 @@ __all__ = [
     "lane_word",
     "stream_word",
     "uniforms",
+    "uniform_at",
     "normals",
     "fast_normals_at",
     "fast_normals",
@@ -69,6 +70,14 @@ def uniforms(word, n: int, dtype):
     one half, so that float32 never rounds one of them up to exactly 1."""
     scale = np.asarray(2.0**-23, dtype)
     return ((_hashes(word, n) >> 9).astype(dtype) + 0.5) * scale
+
+
+def uniform_at(word, j: int, dtype):
+    """Counter j's uniform of `uniforms` (j = 1..n), alone: (*word.shape) in (0, 1). A list of
+    these is not sliced out of one (n, ...) array, which XLA would write out and copy."""
+    scale = np.asarray(2.0**-23, dtype)
+    h = mix32(word ^ np.uint32((j * 0xC2B2AE35) & 0xFFFFFFFF))
+    return ((h >> 9).astype(dtype) + 0.5) * scale
 
 
 def normals(word, n: int, dtype):

@@ -206,9 +206,19 @@ def test_shuffle_is_a_permutation_per_epoch_and_crossbar():
     assert (sel != other).any(axis=(0, 1)).mean() > 0.9  # a new order every epoch
 
 
+def test_the_shuffle_uniforms_are_the_counters_of_one_stream():
+    """`rng.uniform_at` (one counter, as the shuffle draws them) is row j - 1 of
+    `rng.uniforms`, bit for bit."""
+    words = rng.stream_word(rng.lane_word(np.uint32(3), np.arange(4096, dtype=np.uint32)), 5, 7)
+    table = np.asarray(rng.uniforms(words, 6, np.float32))
+    for j in range(1, 7):
+        np.testing.assert_array_equal(np.asarray(rng.uniform_at(words, j, np.float32)), table[j - 1])
+
+
 @pytest.mark.slow
-def test_shuffled_online_outcomes_do_not_depend_on_chunking(curve):
-    ni = NonIdeal(mode="online", shuffle=True, read_noise=0.05)
+@pytest.mark.parametrize("read_noise", [0.05, 0.0])  # the device-count and the pair-state steps
+def test_shuffled_online_outcomes_do_not_depend_on_chunking(curve, read_noise):
+    ni = NonIdeal(mode="online", shuffle=True, read_noise=read_noise)
     whole = run_monte_carlo_nonideal(7, 1000, curve=curve, nonideal=ni, **POINT)
     parts = run_monte_carlo_nonideal(7, 1000, curve=curve, nonideal=ni, chunk_size=256, **POINT)
     _same(whole, parts)
