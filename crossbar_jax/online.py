@@ -325,12 +325,18 @@ def _own_program(make, fixed):
     return lax.cond(fixed.unit > 0, make, lambda: jnp.zeros(out.shape, out.dtype))
 
 
-def _pair_pulse(pair, d, code, fixed, model):
-    """One step's pulses on the pair state: synapse (r, m) moves up where v_r d_m > 0, down
-    where v_r d_m < 0 (d (neurons, B) int8, 0 where a lane does not train)."""
+def _row_signs(code, fixed, model):
+    """sign(v_r) of a step's pattern, (rows, B) int8."""
     p = fixed.point
-    v = jnp.where(_unpack(code, model)[0][:, None, :], p.v1, p.v0)  # (rows, 1, B)
-    t = v * d[None].astype(v.dtype)
+    bits = _unpack(code, model)[0]
+    return jnp.where(bits, jnp.sign(p.v1).astype(jnp.int8), jnp.sign(p.v0).astype(jnp.int8))
+
+
+def _pair_pulse(pair, d, signs, model):
+    """One step's pulses on the pair state: synapse (r, m) moves up where v_r d_m > 0, down
+    where v_r d_m < 0 (d (neurons, B) int8, 0 where a lane does not train; `signs` sign(v_r),
+    `_row_signs`)."""
+    t = signs[:, None, :] * d[None]
     return move_pairs(pair, t > 0, t < 0, model.length)
 
 
@@ -379,17 +385,19 @@ def _pair_steps(pair, w, shifts, ranks, update, fixed, curves, model):
     codes = pattern_codes(model)
     steps = [_step_code(ranks, codes, j, update) for j in range(len(codes))]
 
-    def step(pair, w, code, exact):
+    signs = [_row_signs(code, fixed, model) for code in steps]
+
+    def step(pair, w, code, sign, exact):
         d = _own_program(lambda: _pair_directions(w, code, update, fixed, model, exact=exact),
                          fixed)  # fmt: skip
-        return _pair_pulse(pair, d, code, fixed, model)
+        return _pair_pulse(pair, d, sign, model)
 
-    def later(pair, code):
-        return step(pair, _pair_weights(pair, shifts, curves), code, False)
+    def later(pair, code, sign):
+        return step(pair, _pair_weights(pair, shifts, curves), code, sign, False)
 
-    pair = step(pair, w, steps[0], True)
-    for code in steps[1:]:
-        pair = _own_program(lambda pair=pair, code=code: later(pair, code), fixed)
+    pair = step(pair, w, steps[0], signs[0], True)
+    for code, sign in zip(steps[1:], signs[1:], strict=True):
+        pair = _own_program(lambda pair=pair, c=code, s=sign: later(pair, c, s), fixed)
     return pair
 
 
