@@ -70,7 +70,7 @@ def pattern_ranks(word, n_patterns: int, e):
     random permutation, the same for a crossbar whatever its batch, chunk or device.
     """
     w = rng.stream_word(word, rng.SHUFFLE_STREAM, e)
-    u = [rng.uniform_at(w, p + 1, jnp.float32) for p in range(n_patterns)]
+    u = [rng.bits_at(w, p + 1) for p in range(n_patterns)]  # ordered as the uniforms
     ranks = []
     for p in range(n_patterns):
         before = [(u[q] < u[p]) if q > p else (u[q] <= u[p]) for q in range(n_patterns) if q != p]

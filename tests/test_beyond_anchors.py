@@ -212,7 +212,24 @@ def test_the_shuffle_uniforms_are_the_counters_of_one_stream():
     words = rng.stream_word(rng.lane_word(np.uint32(3), np.arange(4096, dtype=np.uint32)), 5, 7)
     table = np.asarray(rng.uniforms(words, 6, np.float32))
     for j in range(1, 7):
-        np.testing.assert_array_equal(np.asarray(rng.uniform_at(words, j, np.float32)), table[j - 1])
+        one = np.asarray(rng.uniform_at(words, j, np.float32))
+        np.testing.assert_array_equal(one, table[j - 1])
+
+
+def test_the_shuffle_ranks_the_uniforms():
+    """`pattern_ranks` (which compares the integer bits behind the shuffle's uniforms) gives
+    each pattern the rank of its uniform of `rng.uniforms` in every crossbar, ties to the lower
+    index (`np.lexsort` on (uniform, index)): the order the uniforms define. Ties of 23-bit
+    uniforms are rare (15 pairs x 20,000 crossbars / 2^23: 0.04 expected here)."""
+    from crossbar_jax.online import pattern_ranks
+
+    words = rng.lane_word(np.uint32(1), np.arange(20000, dtype=np.uint32))
+    ranks = np.asarray(pattern_ranks(words, 6, 2))
+    u = np.asarray(rng.uniforms(rng.stream_word(words, rng.SHUFFLE_STREAM, 2), 6, np.float32))
+    order = np.lexsort((np.arange(6)[:, None].repeat(u.shape[1], 1), u), axis=0)
+    expected = np.empty_like(order)
+    np.put_along_axis(expected, order, np.arange(6)[:, None].repeat(u.shape[1], 1), axis=0)
+    np.testing.assert_array_equal(ranks, expected)
 
 
 @pytest.mark.slow
