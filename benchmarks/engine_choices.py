@@ -1,6 +1,6 @@
-"""The measurements behind four of the engine's defaults, each as a ratio in one process.
+"""The measurements behind five of the engine's defaults, each as a ratio in one process.
 
-    python benchmarks/engine_choices.py            # all four (about 4 minutes on 2 cores)
+    python benchmarks/engine_choices.py            # all five (about 6 minutes on 2 cores)
     python benchmarks/engine_choices.py --quick    # fewer crossbars and rounds
 
 1. The shift draw: `crossbar_jax.variation.shift_lanes` (Threefry written lane by lane, the
@@ -13,6 +13,9 @@
    point with the lanes carrying each synapse's pair index ``n+ L + n-`` (the default) against
    carrying every device's count, each variant with executables of its own; the outcomes are
    compared crossbar by crossbar.
+5. The same for online training, in the dataset's order and shuffled: on the pair state the
+   pattern steps are unrolled programs (`crossbar_jax.online`), with the device counts a loop
+   over the steps; each at its default chunk (262,144 and 32,768).
 
 Every figure is the best of the rounds; the variants alternate within each round.
 """
@@ -118,7 +121,7 @@ def fusion(n: int, rounds: int) -> None:
     )
 
 
-def pair_state(n: int, rounds: int) -> None:
+def pair_state(n: int, rounds: int, nonideal=None, label: str = "4. run_monte_carlo") -> None:
     import numpy as np
 
     import crossbar_jax as cj
@@ -140,7 +143,7 @@ def pair_state(n: int, rounds: int) -> None:
             runner._COMPILED.update(caches[name])
             Model.pair_state = real if name == "pair" else property(lambda self: False)
             try:
-                r = cj.run_monte_carlo(0, n, curve=curve, **POINT)
+                r = cj.run_monte_carlo(0, n, curve=curve, nonideal=nonideal, **POINT)
             finally:
                 Model.pair_state = real
                 caches[name] = dict(runner._COMPILED)
@@ -154,7 +157,7 @@ def pair_state(n: int, rounds: int) -> None:
     t = _best({k: variant(k) for k in caches}, rounds)
     same = all(np.array_equal(a, b, equal_nan=True)
                for a, b in zip(results["pair"], results["counts"], strict=True))  # fmt: skip
-    print(f"4. run_monte_carlo, {n:,} crossbars: pair state {n / t['pair']:,.0f}/s, device "
+    print(f"{label}, {n:,} crossbars: pair state {n / t['pair']:,.0f}/s, device "
           f"counts {n / t['counts']:,.0f}/s (ratio {t['counts'] / t['pair']:.2f}); the same "
           f"outcomes: {same}")  # fmt: skip
 
@@ -174,6 +177,11 @@ def main(argv=None) -> None:
     chunk_sizes(n, rounds, (65536, 131072, 262144, 524288))
     fusion(n, 2 if a.quick else 3)
     pair_state(n, rounds + 2)
+    import crossbar_jax as cj
+
+    for shuffle in (False, True):
+        pair_state(n, rounds, cj.NonIdeal(mode="online", shuffle=shuffle),
+                   f"5. online training{', shuffled' if shuffle else ''}")  # fmt: skip
 
 
 if __name__ == "__main__":
