@@ -183,13 +183,19 @@ def test_pair_state_moves_as_the_device_counts():
 
 
 @pytest.mark.parametrize(
-    "mode, shuffle, low", [("batch", False, 0.1), ("online", False, 0.01), ("online", True, 0.01)]
+    "mode, shuffle, v0, low",
+    [
+        ("batch", False, -0.1, 0.1),
+        ("online", False, -0.1, 0.01),
+        ("online", True, -0.1, 0.01),
+        ("online", True, -0.05, 0.002),  # v0 != -v1: the grouped sums, not the signed ones
+    ],
 )
-def test_pair_state_gives_the_outcomes_of_the_device_counts(monkeypatch, mode, shuffle, low):
+def test_pair_state_gives_the_outcomes_of_the_device_counts(monkeypatch, mode, shuffle, v0, low):
     """`run_monte_carlo` with the pair state equals the same run carrying every device's count
     (the engine before the pair state; online: its pattern steps in a loop), crossbar by
     crossbar, at beta 6e7, where some converge (about half in batch mode, a few percent
-    online), so that early stops and final errors are both compared."""
+    online, 0.6 % with v0 = -0.05 V), so that early stops and final errors are both compared."""
     from pathlib import Path
 
     from crossbar_jax import runner
@@ -197,7 +203,7 @@ def test_pair_state_gives_the_outcomes_of_the_device_counts(monkeypatch, mode, s
 
     curve = cj.load_curve(Path(__file__).resolve().parent.parent / "data" / "lsmo_gaq3_model.csv")
     kw = dict(curve=curve, beta=6e7, positive_target=0.8, negative_target=-0.8, k=10.0,
-              nonideal=cj.NonIdeal(mode=mode, shuffle=shuffle))  # fmt: skip
+              v0=v0, v1=0.1, nonideal=cj.NonIdeal(mode=mode, shuffle=shuffle))  # fmt: skip
     pair = cj.run_monte_carlo(5, 3000, **kw)
     monkeypatch.setattr(runner, "_COMPILED", {})  # the Model is unchanged: own executables
     monkeypatch.setattr(Model, "pair_state", property(lambda self: False))
