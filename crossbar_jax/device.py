@@ -26,6 +26,7 @@ __all__ = [
     "device_counts",
     "pulse_pairs",
     "move_pairs",
+    "pair_weights",
     "pulse_lanes",
     "curve_noise_step",
     "curve_noise_table",
@@ -191,16 +192,20 @@ def synapse_weights(lanes, fixed, curves, model):
     else:
         n = lanes.n.astype(jnp.uint32)
         pair = n[:, 0::2] * length + n[:, 1::2]
-    if model.pool:
-        d = curves.pool_pair[pair]
-    else:  # counts stay in 0..L-1, so the pair index is in the table: no clamping per element
-        d = curves.pair_table.at[pair].get(mode="promise_in_bounds")
-    d = d + (fixed.shifts[:, 0::2] - fixed.shifts[:, 1::2])
+    shifts = fixed.shifts[:, 0::2] - fixed.shifts[:, 1::2]
+    d = curves.pool_pair[pair] + shifts if model.pool else pair_weights(pair, shifts, curves)
     if model.c2c:
         d = d + (lanes.eta[:, 0::2] - lanes.eta[:, 1::2])
     if model.curve_noise:
         d = d + (lanes.eps[:, 0::2] - lanes.eps[:, 1::2])
     return [[d[r, m] for m in range(model.neurons)] for r in range(model.rows)]
+
+
+def pair_weights(pair, shifts, curves):
+    """Synapse weights ``T2[n+ L + n-] + (s+ - s-)`` (siemens), (rows, neurons, B), from the
+    pair indices and the shift differences s+ - s- (rows, neurons, B). Counts stay in
+    0..L-1, so every index is in the table: no clamping per element."""
+    return curves.pair_table.at[pair.astype(jnp.uint32)].get(mode="promise_in_bounds") + shifts
 
 
 def pulse_lanes(lanes, fixed, up, down, update, model, e):

@@ -39,6 +39,7 @@ from crossbar_jax import rng
 from crossbar_jax.device import (
     device_values,
     move_pairs,
+    pair_weights,
     pulse_lanes,
     relax_lanes,
     synapse_weights,
@@ -194,7 +195,7 @@ def online_epoch(lanes, fixed, curves, model, e, *, with_error: bool, live=None)
     n_pat = len(bits)
     if model.pair_state:  # the weights (rows, neurons, B) as an array: step 0 reads them too
         shifts = fixed.shifts[:, 0::2] - fixed.shifts[:, 1::2]  # siemens
-        w = _pair_weights(lanes.pair, shifts, curves)
+        w = pair_weights(lanes.pair, shifts, curves)
         xs = weight_currents([list(row) for row in w], fixed, model, bits)
     else:
         xs = beta_currents(lanes, fixed, curves, model, bits, fixed.word, rng.READ_STREAM, e)
@@ -219,15 +220,10 @@ def online_epoch(lanes, fixed, curves, model, e, *, with_error: bool, live=None)
         return new, err
     packed = None
     if ranks is not None and model.rows + model.neurons <= 31:
-        # Each pattern's bits and labels as one integer, and step j's code per lane, (P, B):
-        # the loop then reads its step's pattern with one dynamic index.
-        ints = [sum(int(v) << r for r, v in enumerate(list(bits[q]) + list(labels[q])))
-                for q in range(n_pat)]  # fmt: skip
-        zero = jnp.zeros_like(ranks[0])
-        packed = jnp.stack(
-            [chain_sum([jnp.where(ranks[q] == j, np.int32(ints[q]), zero) for q in range(n_pat)])
-             for j in range(n_pat)]
-        )  # fmt: skip
+        # Step j's pattern code (`pattern_codes`) per lane, (P, B): the loop then reads its
+        # step's pattern with one dynamic index.
+        codes = pattern_codes(model)
+        packed = jnp.stack([_step_code(ranks, codes, j, ranks[0]) for j in range(n_pat)])
     step0 = jnp.asarray(e, jnp.uint32) * np.uint32(n_pat)
 
     def pattern(j):
@@ -340,19 +336,12 @@ def _pair_pulse(pair, d, signs, model):
     return move_pairs(pair, t > 0, t < 0, model.length)
 
 
-def _pair_weights(pair, shifts, curves):
-    """Every synapse's weight ``T2[n+ L + n-] + (s+ - s-)`` (siemens), (rows, neurons, B), as
-    `crossbar_jax.device.synapse_weights` looks it up; `shifts` (rows, neurons, B) the
-    differences s+ - s-, computed once per epoch."""
-    table = curves.pair_table.at[pair.astype(jnp.uint32)].get(mode="promise_in_bounds")
-    return table + shifts
-
-
 def _pair_directions(w, code, update, fixed, model, *, exact: bool = False):
     """A step's delta signs (neurons, B) int8 from its synapses' weights w (rows, neurons, B),
-    `_pair_weights`: the currents summed as `pattern_currents` sums them (with exact zeros for
-    the other rows' terms: the floats of the static sums of `crossbar_jax.forward`), the sign
-    taken as `pattern_directions` takes it (`exact`: from the batch kernel's floats)."""
+    `crossbar_jax.device.pair_weights`: the currents summed as `pattern_currents` sums them
+    (with exact zeros for the other rows' terms: the floats of the static sums of
+    `crossbar_jax.forward`), the sign taken as `pattern_directions` takes it (`exact`: from
+    the batch kernel's floats)."""
     p = fixed.point
     bits, labels = _unpack(code, model)
     b = bits[:, None, :]
@@ -370,10 +359,11 @@ def _pair_directions(w, code, update, fixed, model, *, exact: bool = False):
 def _pair_steps(pair, w, shifts, ranks, update, fixed, curves, model):
     """The epoch's pattern steps on the pair state: the synapses' pair indices after them.
 
-    `w` are the weights of the start-of-epoch read (`_pair_weights`), which step 0 reuses: the
-    devices have not moved since. The steps are unrolled, each a program of its own
-    (`_own_program`) of three vectorised loops over the lanes: the table lookup (scalar
-    loads), the neurons' delta signs (a program of its own too) and the pulses. Measured on
+    `w` are the weights of the start-of-epoch read (`crossbar_jax.device.pair_weights`), which
+    step 0 reuses: the devices have not moved since. The steps are unrolled, each a program of
+    its own (`_own_program`) of three vectorised loops over the lanes: the table lookup
+    (scalar loads), the neurons' delta signs (a program of its own too) and the pulses.
+    Measured on
     the 2-core Zen 4, epoch loop of the 4-bit task at the reference point in chunks of
     262,144: 1.22M trainings/s; 0.80M without the boundary around the signs (XLA summed a
     neuron's currents again for each of its 2 x rows devices), 0.50M without the one around
@@ -384,7 +374,6 @@ def _pair_steps(pair, w, shifts, ranks, update, fixed, curves, model):
     """
     codes = pattern_codes(model)
     steps = [_step_code(ranks, codes, j, update) for j in range(len(codes))]
-
     signs = [_row_signs(code, fixed, model) for code in steps]
 
     def step(pair, w, code, sign, exact):
@@ -393,7 +382,7 @@ def _pair_steps(pair, w, shifts, ranks, update, fixed, curves, model):
         return _pair_pulse(pair, d, sign, model)
 
     def later(pair, code, sign):
-        return step(pair, _pair_weights(pair, shifts, curves), code, sign, False)
+        return step(pair, pair_weights(pair, shifts, curves), code, sign, False)
 
     pair = step(pair, w, steps[0], signs[0], True)
     for code, sign in zip(steps[1:], signs[1:], strict=True):
