@@ -11,13 +11,15 @@ pattern) and online, the stochastic per-pattern mode. An online epoch of one cro
    ``training.shuffle``): read p with the devices as they are now, and give every synapse one
    pulse in the sign of that pattern's gradient, ``sign(v_r(p) (T_m(p) - f_m(p)) sech^2)``:
    P pulses per device per epoch at most. The first step uses the read of step 1 (the devices
-   have not moved since); every later step is a read of its own.
+   have not moved since); every later step is a read of its own, whose currents sum
+   ``sign(v_r) w_r`` over the rows in one chain (`_signed`) where v0 = -v1.
 
 The gradient sign of one pattern is ``sign(v_r) sign(T - f)`` wherever sech^2 > 0 (|beta I| up
-to `crossbar_jax.manhattan.SECH2_ZERO_ABOVE`, zero beyond, as the float64 reference): the first
-step takes it from the batch kernel's floats, so a one-pattern training set gives exactly the
-batch run; the later steps compare x with atanh(T), the same sign without an exponential
-(`pattern_directions`). Two programs compute the steps, with the same floats: on the pair
+to `crossbar_jax.manhattan.SECH2_ZERO_ABOVE`, zero beyond, as the float64 reference): the steps
+compare x with atanh(T), the same sign as the batch kernel's without an exponential
+(`pattern_directions`); with one training pattern the only step takes it from the batch
+kernel's floats, so a one-pattern training set gives exactly the batch run. Two programs
+compute the steps, with the same floats: on the pair
 state (`crossbar_jax.model.Model.pair_state`: no effect moves or reads a device on its own)
 the steps are unrolled, each a program of its own (`_pair_steps`); with the device counts
 (c2c, read noise, stuck devices, ...) the later steps run in a loop (`lax.fori_loop`).
@@ -50,7 +52,6 @@ from crossbar_jax.forward import (
     chain_sum,
     grouped_sum,
     read_logic,
-    signed_sum,
     weight_currents,
 )
 from crossbar_jax.manhattan import SECH2_ZERO_ABOVE, _rows_per_code, lane_error, target_met
@@ -99,15 +100,14 @@ def _sum(values, bits, v0, v1):
 
 
 def _signed(values, bits):
-    """``sum_r sign(v_r) values_r`` for v0 = -v1 (`crossbar_jax.forward.signed_sum`); `bits`
-    static (0/1) or per lane (bool arrays), the per-lane form with exact zeros in place of the
-    other group's terms."""
+    """``sum_r sign(v_r) values_r`` for v0 = -v1, one chain of additions in row order; `bits`
+    static (0/1) or per lane (bool arrays), with the same floats. A later pattern step's read
+    (the epoch's read sums the 1-rows and the 0-rows apart, as the batch kernel): with the
+    pattern per lane (shuffled), half the operations of two sums with zeros in place of the
+    other group's terms (measured: 1.04-1.08x the shuffled online epoch loop)."""
     if all(isinstance(b, (bool, int, np.integer)) for b in bits):
-        return signed_sum(values, bits)
-    zero = jnp.zeros_like(values[0])
-    ones = chain_sum([jnp.where(b, v, zero) for v, b in zip(values, bits, strict=True)])
-    zeros = chain_sum([jnp.where(b, zero, v) for v, b in zip(values, bits, strict=True)])
-    return ones - zeros
+        return chain_sum([v if b else -v for v, b in zip(values, bits, strict=True)])
+    return chain_sum([jnp.where(b, v, -v) for v, b in zip(values, bits, strict=True)])
 
 
 def pattern_currents(lanes, fixed, curves, model, bits, word, stream, e):
@@ -149,9 +149,9 @@ def pattern_directions(x, label, bits, fixed, rows: int, *, exact: bool = False)
     comparison needs no exponential (measured: 1.5x the online epoch's speed). With `exact`
     the sign is taken from the batch kernel's own floats, ``T (1 + u) - sign(x) (1 - u)``
     written as ``A + B u`` with u = e^{-2|x|} (`crossbar_jax.manhattan.lane_directions` for
-    one pattern, less its positive factors), so that the first step of an epoch is the batch
-    update bit for bit; the two differ only where x is within rounding of atanh(T). `label`
-    and `bits[r]` are static or traced.
+    one pattern, less its positive factors), so that the step of a one-pattern training set is
+    the batch update bit for bit; the two differ only where x is within rounding of atanh(T).
+    `label` and `bits[r]` are static or traced.
     """
     p = fixed.point
     d = _delta_sign(x, label, fixed, exact=exact)
@@ -249,7 +249,7 @@ def online_epoch(lanes, fixed, curves, model, e, *, with_error: bool, live=None)
         ups, downs = [], []
         for m in range(model.neurons):
             up, down = pattern_directions(x[m], lab[m], b, fixed, model.rows,
-                                          exact=isinstance(j, int))  # fmt: skip
+                                          exact=n_pat == 1)  # fmt: skip
             up, down = _through_codes(up, down, fixed, model)
             ups.append(up)
             downs.append(down)
@@ -336,23 +336,27 @@ def _pair_pulse(pair, d, signs, model):
     return move_pairs(pair, t > 0, t < 0, model.length)
 
 
-def _pair_directions(w, code, update, fixed, model, *, exact: bool = False):
+def _pair_directions(w, code, update, fixed, model, *, first: bool):
     """A step's delta signs (neurons, B) int8 from its synapses' weights w (rows, neurons, B),
-    `crossbar_jax.device.pair_weights`: the currents summed as `pattern_currents` sums them
-    (with exact zeros for the other rows' terms: the floats of the static sums of
-    `crossbar_jax.forward`), the sign taken as `pattern_directions` takes it (`exact`: from
-    the batch kernel's floats)."""
+    `crossbar_jax.device.pair_weights`, with `pattern_currents`' floats: the `first` step's
+    currents are the epoch's read (the 1-rows and the 0-rows summed apart, with exact zeros
+    for the other group's terms: the floats of `crossbar_jax.forward`'s static sums), a later
+    step's `_signed`'s chain where v0 = -v1. The sign is taken as `pattern_directions` takes
+    it, from the batch kernel's floats for a one-pattern training set."""
     p = fixed.point
     bits, labels = _unpack(code, model)
     b = bits[:, None, :]
-    zero = jnp.zeros((), w.dtype)
-    ones = chain_sum(list(jnp.where(b, w, zero)))
-    zeros = chain_sum(list(jnp.where(b, zero, w)))
-    if model.symmetric:
-        x = (p.beta * p.k * p.v1) * (ones - zeros)
+    if model.symmetric and not first:
+        x = (p.beta * p.k * p.v1) * chain_sum(list(jnp.where(b, w, -w)))
     else:
-        x = (p.beta * p.k) * (p.v1 * ones + p.v0 * zeros)
-    d = _delta_sign(x, labels, fixed, exact=exact)
+        zero = jnp.zeros((), w.dtype)
+        ones = chain_sum(list(jnp.where(b, w, zero)))
+        zeros = chain_sum(list(jnp.where(b, zero, w)))
+        if model.symmetric:
+            x = (p.beta * p.k * p.v1) * (ones - zeros)
+        else:
+            x = (p.beta * p.k) * (p.v1 * ones + p.v0 * zeros)
+    d = _delta_sign(x, labels, fixed, exact=len(model.train_bits) == 1)
     return jnp.where(update, jnp.sign(d), jnp.zeros_like(d)).astype(jnp.int8)
 
 
@@ -370,23 +374,24 @@ def _pair_steps(pair, w, shifts, ranks, update, fixed, curves, model):
     each step (it fused one step's pulses into the next step's lookup). In a `lax.fori_loop`
     instead of unrolled, the step index read inside the loops kept LLVM from vectorising
     them (0.12-0.23M); a step counter per lane instead left 0.41-0.59M. The device-count
-    steps below ran at 0.72M (in chunks of 32,768, their best).
+    steps below ran at 0.72M (in chunks of 32,768, their best). Summing the currents inside
+    the lookup's loop left that loop scalar (0.65-0.75x the shuffled epoch loop); the lookup
+    stays a loop of its own, its loads scalar (XLA:CPU emits no vector gathers on AVX-512).
     """
     codes = pattern_codes(model)
     steps = [_step_code(ranks, codes, j, update) for j in range(len(codes))]
-    signs = [_row_signs(code, fixed, model) for code in steps]
 
-    def step(pair, w, code, sign, exact):
-        d = _own_program(lambda: _pair_directions(w, code, update, fixed, model, exact=exact),
+    def step(pair, w, code, first):
+        d = _own_program(lambda: _pair_directions(w, code, update, fixed, model, first=first),
                          fixed)  # fmt: skip
-        return _pair_pulse(pair, d, sign, model)
+        return _pair_pulse(pair, d, _row_signs(code, fixed, model), model)
 
-    def later(pair, code, sign):
-        return step(pair, pair_weights(pair, shifts, curves), code, sign, False)
+    def later(pair, code):
+        return step(pair, pair_weights(pair, shifts, curves), code, False)
 
-    pair = step(pair, w, steps[0], signs[0], True)
-    for code, sign in zip(steps[1:], signs[1:], strict=True):
-        pair = _own_program(lambda pair=pair, c=code, s=sign: later(pair, c, s), fixed)
+    pair = step(pair, w, steps[0], True)
+    for code in steps[1:]:
+        pair = _own_program(lambda pair=pair, c=code: later(pair, c), fixed)
     return pair
 
 
