@@ -15,7 +15,7 @@
    compared crossbar by crossbar.
 5. The same for online training, in the dataset's order and shuffled: on the pair state the
    pattern steps are unrolled programs (`crossbar_jax.online`), with the device counts a loop
-   over the steps; each at its default chunk (262,144 and 32,768).
+   over the steps; each at its default chunk (65,536 and 32,768).
 
 Every figure is the best of the rounds; the variants alternate within each round.
 """

@@ -55,10 +55,12 @@ GPU_CHUNK = 1 << 21
 # Online training loops over the patterns inside every epoch, one pass over the chunk's state
 # per pattern: on the CPU the device-count kernel ran faster in chunks of 32,768 than of
 # 262,144 (the state stays in cache), and slower again at 16,384. The pair-state steps
-# (`crossbar_jax.online`) have fixed costs per step that larger chunks share: their epoch loop
-# ran at 1.00M trainings/s in chunks of 32,768, 1.24M at 65,536 and 1.27M at 262,144, so they
-# take the default chunk.
+# (`crossbar_jax.online`) have fixed costs per step that larger chunks share, but their state
+# falls out of cache too: shuffled, `benchmarks/throughput.py` (10^6 crossbars, three runs per
+# chunk, interleaved) gave 0.42-0.47 of the ideal rate in chunks of 65,536, 0.42-0.43 at
+# 131,072 and 0.36-0.41 at 262,144; in the dataset's order 0.51-0.54, 0.54-0.55 and 0.49-0.54.
 ONLINE_CHUNK = 32768
+ONLINE_PAIR_CHUNK = 65536
 GPU_CHECK_EVERY = 5
 # With an error history, CPU chunks keep the (E, chunk) history of a chunk within 32 MB:
 # 131,072 lanes for 50 float32 epochs. `train` at the reference point (10^6 crossbars, right
@@ -526,6 +528,7 @@ def run(
     gpu = mesh.devices.flat[0].platform != "cpu"
     chunk_size = chunk_size or (
         GPU_CHUNK if gpu else ONLINE_CHUNK if model.online and not model.pair_state
+        else ONLINE_PAIR_CHUNK if model.online and not history
         else _history_chunk(model) if history else DEFAULT_CHUNK
     )  # fmt: skip
     check_every = GPU_CHECK_EVERY if gpu else 1
