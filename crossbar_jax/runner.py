@@ -59,6 +59,8 @@ GPU_CHUNK = 1 << 21
 # falls out of cache too: shuffled, `benchmarks/throughput.py` (10^6 crossbars, three runs per
 # chunk, interleaved) gave 0.42-0.47 of the ideal rate in chunks of 65,536, 0.42-0.43 at
 # 131,072 and 0.36-0.41 at 262,144; in the dataset's order 0.51-0.54, 0.54-0.55 and 0.49-0.54.
+# A run that fits one default chunk stays one chunk: a second chunk runs the whole-chunk
+# program, one more compile of the unrolled steps (+2.2 s for the app's 10^5 crossbars).
 ONLINE_CHUNK = 32768
 ONLINE_PAIR_CHUNK = 65536
 GPU_CHECK_EVERY = 5
@@ -528,8 +530,8 @@ def run(
     gpu = mesh.devices.flat[0].platform != "cpu"
     chunk_size = chunk_size or (
         GPU_CHUNK if gpu else ONLINE_CHUNK if model.online and not model.pair_state
-        else ONLINE_PAIR_CHUNK if model.online and not history
-        else _history_chunk(model) if history else DEFAULT_CHUNK
+        else _history_chunk(model) if history
+        else ONLINE_PAIR_CHUNK if model.online and total > DEFAULT_CHUNK else DEFAULT_CHUNK
     )  # fmt: skip
     check_every = GPU_CHECK_EVERY if gpu else 1
     # Every device gets a multiple of 16 lanes (one AVX-512 vector of float32): a share
