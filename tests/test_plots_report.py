@@ -189,3 +189,16 @@ def test_sweep_one_parameter_linked_targets_and_missing_columns(tmp_path):
     assert not any("negative" in k for k in out)
     with pytest.raises(ValueError, match="convergence_rate"):
         sf.sweep_figures(tmp_path, one.drop(columns="convergence_rate"), ["training.beta"])
+
+
+def test_sweep_over_a_word_column_with_an_unset_job(tmp_path):
+    """A partial sweep of experiment=nonidealities (the ideal case and online training):
+    training.mode is unset (NaN) in the ideal job and a word in the others. The rate figure
+    labels its axis with the words, "default" for the unset job."""
+    df = _sweep({"training.mode": ["online"], "case": [0, 1, 2]})
+    df["training.mode"] = [np.nan, "online", "online"]
+    out = sf.sweep_figures(tmp_path, df, ["training.mode"])
+    _check_png(out["rate_vs_training_mode"])
+    fig = sf.plot_rate_line(df, "training.mode")
+    labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert labels == ["default", "online"]

@@ -97,10 +97,12 @@ def _varying(df: pd.DataFrame, swept) -> list[str]:
 
 
 def _scaled(df: pd.DataFrame, col: str) -> np.ndarray:
+    """A column's values in its plotting unit; a column of words (a mode, a case name) as
+    labels, "default" where a job left the key unset (its ideal reference, say)."""
     values = df[col].to_numpy()
     if np.issubdtype(values.dtype, np.number):
         return values * param_scale(col)
-    return values
+    return np.asarray(["default" if pd.isna(v) else str(v) for v in values], dtype=object)
 
 
 def _setting(col: str, value) -> str:
@@ -145,6 +147,8 @@ def _cell_interval(lo: float, hi: float) -> str:
 
 def _log_x(ax, values) -> None:
     """Log x axis for values spanning a decade or more; labels on the decades only."""
+    if not np.issubdtype(np.asarray(values).dtype, np.number):
+        return  # labels: a categorical axis
     v = np.asarray(values, dtype=float)
     v = v[np.isfinite(v)]
     if v.size > 1 and np.all(v > 0) and v.max() / v.min() >= 10.0:
@@ -240,7 +244,7 @@ def plot_rate_line(df: pd.DataFrame, x: str, *, hue: list[str] | None = None) ->
         fig, ax = new_figure(COLUMN_WIDTH, 2.5)
         palette = sns.color_palette("colorblind", max(1, len(_hue_groups(df, hue))))
         for color, (key, g) in zip(palette, _hue_groups(df, hue), strict=False):
-            g = g.sort_values(x)
+            g = g.sort_values(x, na_position="first")  # an unset key: the reference
             _errorbar(
                 ax, _scaled(g, x), g, color=color, label=_group_label(key, hue) if hue else None
             )
