@@ -12,7 +12,8 @@ pattern) and online, the stochastic per-pattern mode. An online epoch of one cro
    pulse in the sign of that pattern's gradient, ``sign(v_r(p) (T_m(p) - f_m(p)) sech^2)``:
    P pulses per device per epoch at most. The first step uses the read of step 1 (the devices
    have not moved since); every later step is a read of its own, whose currents sum
-   ``sign(v_r) w_r`` over the rows in one chain (`_signed`) where v0 = -v1.
+   ``sign(v_r) w_r`` over the rows in one chain (`_signed`) where v0 = -v1 and no effect reads
+   a device on its own.
 
 The gradient sign of one pattern is ``sign(v_r) sign(T - f)`` wherever sech^2 > 0 (|beta I| up
 to `crossbar_jax.manhattan.SECH2_ZERO_ABOVE`, zero beyond, as the float64 reference): the steps

@@ -189,6 +189,7 @@ def test_pair_state_moves_as_the_device_counts():
         ("online", False, -0.1, 0.01),
         ("online", True, -0.1, 0.01),
         ("online", True, -0.05, 0.002),  # v0 != -v1: the grouped sums, not the signed ones
+        ("online", False, -0.05, 0.002),  # the same with static bits (forward.grouped_sum)
     ],
 )
 def test_pair_state_gives_the_outcomes_of_the_device_counts(monkeypatch, mode, shuffle, v0, low):

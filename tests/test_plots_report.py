@@ -199,6 +199,7 @@ def test_sweep_over_a_word_column_with_an_unset_job(tmp_path):
     df["training.mode"] = [np.nan, "online", "online"]
     out = sf.sweep_figures(tmp_path, df, ["training.mode"])
     _check_png(out["rate_vs_training_mode"])
-    fig = sf.plot_rate_line(df, "training.mode")
-    labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
-    assert labels == ["default", "online"]
+    for plot in (sf.plot_rate_line, sf.plot_epoch_quantiles):
+        fig = plot(df, "training.mode")
+        labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+        assert labels == ["default", "online"]

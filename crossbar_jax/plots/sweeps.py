@@ -342,7 +342,7 @@ def plot_epoch_quantiles(df: pd.DataFrame, x: str, *, hue: list[str] | None = No
             )
             return fig
         for color, (key, g) in zip(palette, groups, strict=False):
-            g = g.sort_values(x)
+            g = g.sort_values(x, na_position="first")  # an unset key: the reference
             xs = _scaled(g, x)
             label = _group_label(key, hue) if hue else "median of converged"
             if len(groups) <= MAX_BANDS:
