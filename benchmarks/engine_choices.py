@@ -1,7 +1,8 @@
-"""The measurements behind five of the engine's defaults, each as a ratio in one process.
+"""The measurements behind six of the engine's defaults, each as a ratio in one process.
 
-    python benchmarks/engine_choices.py            # all five (about 6 minutes on 2 cores)
+    python benchmarks/engine_choices.py            # all six (about 7 minutes on 2 cores)
     python benchmarks/engine_choices.py --quick    # fewer crossbars and rounds
+    python benchmarks/engine_choices.py --items 6  # only item 6
 
 1. The shift draw: `crossbar_jax.variation.shift_lanes` (Threefry written lane by lane, the
    default) against ``vmap`` of `jax.random` over the crossbar keys, the same numbers.
@@ -15,7 +16,9 @@
    compared crossbar by crossbar.
 5. The same for online training, in the dataset's order and shuffled: on the pair state the
    pattern steps are unrolled programs (`crossbar_jax.online`), with the device counts a loop
-   over the steps; each at its default chunk (65,536 and 32,768).
+   over the steps; each at its default chunk (131,072 and 32,768).
+6. The chunk size of shuffled online training on the pair state (`run_monte_carlo` at the
+   reference point; the CPU default is 131,072 for runs longer than 262,144 crossbars).
 
 Every figure is the best of the rounds; the variants alternate within each round.
 """
@@ -90,17 +93,18 @@ def shift_draw(n: int, rounds: int) -> None:
           f"the same numbers: {same}")  # fmt: skip
 
 
-def chunk_sizes(n: int, rounds: int, sizes) -> None:
+def chunk_sizes(n: int, rounds: int, sizes, nonideal=None, label="2. run_monte_carlo") -> None:
     import crossbar_jax as cj
     from crossbar_jax.curve import load_curve
 
     curve = load_curve(REPO / "data" / "lsmo_gaq3_model.csv")
-    fns = {c: (lambda c=c: cj.run_monte_carlo(0, n, curve=curve, chunk_size=c, **POINT).converged)
+    fns = {c: (lambda c=c: cj.run_monte_carlo(0, n, curve=curve, chunk_size=c, nonideal=nonideal,
+                                              **POINT).converged)
            for c in sizes}  # fmt: skip
     t = _best(fns, rounds)
     ref = t[max(sizes)]
     parts = ", ".join(f"{c:,}: {n / t[c]:,.0f}/s ({ref / t[c]:.2f})" for c in sizes)
-    print(f"2. run_monte_carlo, {n:,} crossbars, trainings/s by chunk size (relative to "
+    print(f"{label}, {n:,} crossbars, trainings/s by chunk size (relative to "
           f"{max(sizes):,}): {parts}")  # fmt: skip
 
 
@@ -171,17 +175,28 @@ def _avx512() -> bool:
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="fewer crossbars and rounds")
+    p.add_argument("--items", type=int, nargs="+", choices=range(1, 7), help="run only these")
     a = p.parse_args(argv)
     n, rounds = (200_000, 2) if a.quick else (1_000_000, 3)
-    shift_draw(65536, 5)
-    chunk_sizes(n, rounds, (65536, 131072, 262144, 524288))
-    fusion(n, 2 if a.quick else 3)
-    pair_state(n, rounds + 2)
+    items = set(a.items or range(1, 7))
     import crossbar_jax as cj
 
-    for shuffle in (False, True):
-        pair_state(n, rounds, cj.NonIdeal(mode="online", shuffle=shuffle),
-                   f"5. online training{', shuffled' if shuffle else ''}")  # fmt: skip
+    if 1 in items:
+        shift_draw(65536, 5)
+    if 2 in items:
+        chunk_sizes(n, rounds, (65536, 131072, 262144, 524288))
+    if 3 in items:
+        fusion(n, 2 if a.quick else 3)
+    if 4 in items:
+        pair_state(n, rounds + 2)
+    if 5 in items:
+        for shuffle in (False, True):
+            pair_state(n, rounds, cj.NonIdeal(mode="online", shuffle=shuffle),
+                       f"5. online training{', shuffled' if shuffle else ''}")  # fmt: skip
+    if 6 in items:
+        chunk_sizes(n, rounds, (32768, 65536, 131072, 262144),
+                    cj.NonIdeal(mode="online", shuffle=True),
+                    "6. online training, shuffled, on the pair state")  # fmt: skip
 
 
 if __name__ == "__main__":

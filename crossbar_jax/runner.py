@@ -56,13 +56,13 @@ GPU_CHUNK = 1 << 21
 # per pattern: on the CPU the device-count kernel ran faster in chunks of 32,768 than of
 # 262,144 (the state stays in cache), and slower again at 16,384. The pair-state steps
 # (`crossbar_jax.online`) have fixed costs per step that larger chunks share, but their state
-# falls out of cache too: shuffled, `benchmarks/throughput.py` (10^6 crossbars, three runs per
-# chunk, interleaved) gave 0.42-0.47 of the ideal rate in chunks of 65,536, 0.42-0.43 at
-# 131,072 and 0.36-0.41 at 262,144; in the dataset's order 0.51-0.54, 0.54-0.55 and 0.49-0.54.
-# A run that fits one default chunk stays one chunk: a second chunk runs the whole-chunk
-# program, one more compile of the unrolled steps (+2.2 s for the app's 10^5 crossbars).
+# falls out of cache too: shuffled, `benchmarks/engine_choices.py` item 6 (10^6 crossbars, three
+# runs) gave 1.02-1.09x the rate of chunks of 262,144 at 131,072, 1.02-1.07x at 65,536 and
+# 0.94-0.98x at 32,768. A run that fits one default chunk stays one chunk: a second chunk runs
+# the whole-chunk program, one more compile of the unrolled steps (+2.2 s for the app's 10^5
+# crossbars).
 ONLINE_CHUNK = 32768
-ONLINE_PAIR_CHUNK = 65536
+ONLINE_PAIR_CHUNK = 131072
 GPU_CHECK_EVERY = 5
 # With an error history, CPU chunks keep the (E, chunk) history of a chunk within 32 MB:
 # 131,072 lanes for 50 float32 epochs. `train` at the reference point (10^6 crossbars, right

@@ -202,7 +202,7 @@ class MonteCarloConfig:
     n_crossbars: int = 100_000  # independently seeded crossbars at this parameter point
     seed: int = 0  # crossbar i draws its shifts from fold_in(key(seed), i)
     # crossbars per compiled call (memory, not results); null: the engine's default (262,144 on
-    # a CPU; online 65,536 when crossbars x points exceed 262,144, 32,768 with a per-device
+    # a CPU; online 131,072 when crossbars x points exceed 262,144, 32,768 with a per-device
     # effect; 2^21 on a GPU)
     chunk_size: Any = None
     precision: str = "float32"  # float32 or float64
