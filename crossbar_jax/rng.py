@@ -28,7 +28,6 @@ __all__ = [
     "lane_word",
     "stream_word",
     "uniforms",
-    "uniform_at",
     "bits_at",
     "normals",
     "fast_normals_at",
@@ -77,13 +76,6 @@ def bits_at(word, j: int):
     """The 23 random bits of counter j's uniform of `uniforms` (j = 1..n), uint32: the uniform
     is ``(bits + 1/2) 2^-23``, exactly, so bits and uniforms order alike, ties included."""
     return mix32(word ^ np.uint32((j * 0xC2B2AE35) & 0xFFFFFFFF)) >> 9
-
-
-def uniform_at(word, j: int, dtype):
-    """Counter j's uniform of `uniforms` (j = 1..n), alone: (*word.shape) in (0, 1). A list of
-    these is not sliced out of one (n, ...) array, which XLA would write out and copy."""
-    scale = np.asarray(2.0**-23, dtype)
-    return (bits_at(word, j).astype(dtype) + 0.5) * scale
 
 
 def normals(word, n: int, dtype):

@@ -207,12 +207,12 @@ def test_shuffle_is_a_permutation_per_epoch_and_crossbar():
 
 
 def test_the_shuffle_uniforms_are_the_counters_of_one_stream():
-    """`rng.uniform_at` (one counter, as the shuffle draws them) is row j - 1 of
-    `rng.uniforms`, bit for bit."""
+    """`rng.bits_at` (one counter, as the shuffle draws them) is the 23 bits behind row j - 1
+    of `rng.uniforms`: (bits + 1/2) 2^-23 is that uniform, bit for bit."""
     words = rng.stream_word(rng.lane_word(np.uint32(3), np.arange(4096, dtype=np.uint32)), 5, 7)
     table = np.asarray(rng.uniforms(words, 6, np.float32))
     for j in range(1, 7):
-        one = np.asarray(rng.uniform_at(words, j, np.float32))
+        one = (np.asarray(rng.bits_at(words, j)).astype(np.float32) + 0.5) * np.float32(2.0**-23)
         np.testing.assert_array_equal(one, table[j - 1])
 
 
